@@ -1,0 +1,11 @@
+/** Runtime-agnostic core: errors, container format v1, signatures, key sealing. Web Crypto + jose only. */
+export * from "./bytes.js";
+export * from "./content-key-jwe.js";
+export * from "./digest.js";
+export * from "./errors.js";
+export * from "./ids.js";
+export * from "./jwk.js";
+export * from "./manifest.js";
+export * from "./manifest-jws.js";
+export * from "./shard-aad.js";
+export * from "./shard-cipher.js";
