@@ -38,7 +38,10 @@ function weightBlock(seed: number): Uint8Array {
   return new Uint8Array(floats.buffer);
 }
 
-function graphFor(opts: Required<SyntheticOptions>, location: string): { graph: OnnxGraph; weightBytes: number } {
+function graphFor(
+  opts: Required<SyntheticOptions>,
+  location: string,
+): { graph: OnnxGraph; weightBytes: number } {
   const matmul = opts.kind === "matmul";
   const rows = Math.max(1, Math.floor(opts.bytes / (4 * COLS)));
   const weightBytes = matmul ? rows * COLS * 4 : opts.bytes;

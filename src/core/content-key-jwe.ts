@@ -18,7 +18,7 @@ export interface ContentKeyEnvelope {
 
 /** Seals a content key with JWE ECDH-ES+A256KW / A256GCM to the recipient's P-256 public key. */
 export async function sealContentKey(envelope: ContentKeyEnvelope, recipient: EcJwk): Promise<string> {
-  const pub = publicJwk(checkEcJwk(recipient, false, "recipient key"));
+  const pub = publicJwk(checkEcJwk(recipient, false, "recipient key", "enc"));
   const key = await importJWK(pub, CONTENT_KEY_ALG);
   const payload = {
     modelId: envelope.modelId,
@@ -27,7 +27,12 @@ export async function sealContentKey(envelope: ContentKeyEnvelope, recipient: Ec
     k: toBase64Url(envelope.key),
   };
   return new CompactEncrypt(utf8(JSON.stringify(payload)))
-    .setProtectedHeader({ alg: CONTENT_KEY_ALG, enc: CONTENT_KEY_ENC, cty: CONTENT_KEY_CTY, kid: await jwkThumbprint(pub) })
+    .setProtectedHeader({
+      alg: CONTENT_KEY_ALG,
+      enc: CONTENT_KEY_ENC,
+      cty: CONTENT_KEY_CTY,
+      kid: await jwkThumbprint(pub),
+    })
     .encrypt(key);
 }
 
@@ -40,7 +45,7 @@ export async function openContentKey(
   recipient: EcJwk,
   expect: { modelId: string; modelVersion: number; contentKeyId: string },
 ): Promise<ContentKeyEnvelope> {
-  const priv = checkEcJwk(recipient, true, "recipient private key");
+  const priv = checkEcJwk(recipient, true, "recipient private key", "enc");
   let envelope: ContentKeyEnvelope;
   try {
     const key = await importJWK(priv, CONTENT_KEY_ALG);
@@ -48,7 +53,8 @@ export async function openContentKey(
       keyManagementAlgorithms: [CONTENT_KEY_ALG],
       contentEncryptionAlgorithms: [CONTENT_KEY_ENC],
     });
-    if (protectedHeader.cty !== CONTENT_KEY_CTY || "zip" in protectedHeader) throw new Error("unexpected header");
+    if (protectedHeader.cty !== CONTENT_KEY_CTY || "zip" in protectedHeader)
+      throw new Error("unexpected header");
     const value = JSON.parse(fromUtf8(plaintext)) as Record<string, unknown>;
     const raw = fromBase64Url(String(value.k));
     if (raw.length !== 32) throw new Error("key is not 32 bytes");
@@ -59,14 +65,22 @@ export async function openContentKey(
       key: raw,
     };
   } catch (cause) {
-    throw new ModelVaultError("ERR_CONTENT_KEY_INVALID", "content key does not decrypt under this key", {}, { cause });
+    throw new ModelVaultError(
+      "ERR_CONTENT_KEY_INVALID",
+      "content key does not decrypt under this key",
+      {},
+      { cause },
+    );
   }
   if (
     envelope.modelId !== expect.modelId ||
     envelope.modelVersion !== expect.modelVersion ||
     envelope.contentKeyId !== expect.contentKeyId
   ) {
-    throw new ModelVaultError("ERR_CONTENT_KEY_INVALID", "content key belongs to another model, version or key id");
+    throw new ModelVaultError(
+      "ERR_CONTENT_KEY_INVALID",
+      "content key belongs to another model, version or key id",
+    );
   }
   return envelope;
 }

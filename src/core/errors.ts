@@ -17,7 +17,12 @@ export class ModelVaultError extends Error {
   readonly status: number;
   readonly data: Readonly<Record<string, unknown>>;
 
-  constructor(code: ErrorCode, message?: string, data: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+  constructor(
+    code: ErrorCode,
+    message?: string,
+    data: Record<string, unknown> = {},
+    options?: { cause?: unknown },
+  ) {
     super(message ?? ERROR_CODES[code].text, options);
     this.code = code;
     this.status = ERROR_CODES[code].status;
@@ -36,7 +41,12 @@ export function isModelVaultError(e: unknown, code?: ErrorCode): e is ModelVault
 }
 
 /** Rebuilds an error from its toJSON() form (worker boundary, HTTP bodies). Unknown codes are kept as text. */
-export function errorFromJSON(value: { code: string; message: string; data?: Record<string, unknown> }): Error {
-  if (value.code in ERROR_CODES) return new ModelVaultError(value.code as ErrorCode, value.message, value.data ?? {});
+export function errorFromJSON(value: {
+  code: string;
+  message: string;
+  data?: Record<string, unknown>;
+}): Error {
+  if (value.code in ERROR_CODES)
+    return new ModelVaultError(value.code as ErrorCode, value.message, value.data ?? {});
   return new Error(`${value.code}: ${value.message}`);
 }

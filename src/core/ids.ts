@@ -7,7 +7,10 @@ const MODEL_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 /** Throws ERR_INVALID_ID unless `id` is a safe model id; returns it unchanged. */
 export function checkModelId(id: unknown): string {
   if (typeof id !== "string" || !MODEL_ID.test(id) || id.includes("..")) {
-    throw new ModelVaultError("ERR_INVALID_ID", "model id must match [A-Za-z0-9][A-Za-z0-9._-]{0,127} without '..'");
+    throw new ModelVaultError(
+      "ERR_INVALID_ID",
+      "model id must match [A-Za-z0-9][A-Za-z0-9._-]{0,127} without '..'",
+    );
   }
   return id;
 }

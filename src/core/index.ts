@@ -1,5 +1,6 @@
 /** Runtime-agnostic core: errors, container format v1, signatures, key sealing. Web Crypto + jose only. */
 export * from "./bytes.js";
+export * from "./concurrency.js";
 export * from "./content-key-jwe.js";
 export * from "./digest.js";
 export * from "./errors.js";
@@ -8,4 +9,5 @@ export * from "./jwk.js";
 export * from "./manifest.js";
 export * from "./manifest-jws.js";
 export * from "./shard-aad.js";
+export * from "./shard-check.js";
 export * from "./shard-cipher.js";

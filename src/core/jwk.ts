@@ -16,7 +16,7 @@ const COORD = /^[A-Za-z0-9_-]{43}$/;
  * Checks that `value` is a P-256 EC JWK, private when `needPrivate`. Point validity is left to
  * Web Crypto's importKey, which must throw DataError for a point off the curve (W3C WebCrypto).
  */
-export function checkEcJwk(value: unknown, needPrivate: boolean, what = "key"): EcJwk {
+export function checkEcJwk(value: unknown, needPrivate: boolean, what = "key", use?: "sig" | "enc"): EcJwk {
   const jwk = value as Partial<EcJwk> | null;
   if (
     typeof jwk !== "object" ||
@@ -31,8 +31,15 @@ export function checkEcJwk(value: unknown, needPrivate: boolean, what = "key"): 
   ) {
     throw new ModelVaultError("ERR_KEY_INVALID", `${what} is not a P-256 EC JWK`);
   }
+  // keygen labels keys with `use`; a key made for one purpose is refused for the other.
+  if (use !== undefined && jwk.use !== undefined && jwk.use !== use) {
+    throw new ModelVaultError("ERR_KEY_INVALID", `${what} is a "${jwk.use}" key; a "${use}" key is needed`);
+  }
   if (needPrivate && jwk.d === undefined) {
-    throw new ModelVaultError("ERR_KEY_NOT_PRIVATE", `${what} is a public key; the private key (with "d") is needed`);
+    throw new ModelVaultError(
+      "ERR_KEY_NOT_PRIVATE",
+      `${what} is a public key; the private key (with "d") is needed`,
+    );
   }
   return jwk as EcJwk;
 }

@@ -1,4 +1,4 @@
-import { CompactSign, compactVerify, decodeProtectedHeader, errors as joseErrors, importJWK } from "jose";
+import { CompactSign, compactVerify, decodeProtectedHeader, importJWK, errors as joseErrors } from "jose";
 import { fromUtf8, utf8 } from "./bytes.js";
 import { ModelVaultError } from "./errors.js";
 import { checkEcJwk, type EcJwk, jwkThumbprint } from "./jwk.js";
@@ -14,7 +14,7 @@ const FORBIDDEN_HEADERS = ["jku", "x5u", "x5c", "jwk", "crit", "b64", "zip"];
 
 /** Signs a manifest as a compact JWS with ES256 and an explicit `typ` (RFC 8725 §3.11). */
 export async function signManifest(manifest: Manifest, signingKey: EcJwk): Promise<string> {
-  const jwk = checkEcJwk(signingKey, true, "publisher signing key");
+  const jwk = checkEcJwk(signingKey, true, "publisher signing key", "sig");
   const key = await importJWK({ ...jwk, alg: MANIFEST_ALG }, MANIFEST_ALG);
   return new CompactSign(utf8(JSON.stringify(parseManifest(manifest))))
     .setProtectedHeader({ alg: MANIFEST_ALG, typ: MANIFEST_TYP, kid: await jwkThumbprint(jwk) })
@@ -39,7 +39,10 @@ export interface VerifiedManifest {
  * shape (alg pinned to ES256, explicit typ, no key-carrying members), key by kid among the pinned
  * keys only, signature, and only then the payload.
  */
-export async function verifyManifest(jws: string, publisherKeys: readonly EcJwk[]): Promise<VerifiedManifest> {
+export async function verifyManifest(
+  jws: string,
+  publisherKeys: readonly EcJwk[],
+): Promise<VerifiedManifest> {
   if (typeof jws !== "string" || jws.length > MAX_MANIFEST_BYTES) {
     throw new ModelVaultError("ERR_MANIFEST_TOO_LARGE", `manifest exceeds ${MAX_MANIFEST_BYTES} bytes`);
   }
@@ -59,11 +62,15 @@ export async function verifyManifest(jws: string, publisherKeys: readonly EcJwk[
   }
   const forbidden = FORBIDDEN_HEADERS.find((h) => h in header);
   if (forbidden) {
-    throw new ModelVaultError("ERR_MANIFEST_HEADER_FORBIDDEN", `manifest header must not carry "${forbidden}"`);
+    throw new ModelVaultError(
+      "ERR_MANIFEST_HEADER_FORBIDDEN",
+      `manifest header must not carry "${forbidden}"`,
+    );
   }
   let pinned: EcJwk | undefined;
   for (const candidate of publisherKeys) {
-    if ((await jwkThumbprint(checkEcJwk(candidate, false, "pinned publisher key"))) === header.kid) pinned = candidate;
+    if ((await jwkThumbprint(checkEcJwk(candidate, false, "pinned publisher key"))) === header.kid)
+      pinned = candidate;
   }
   if (!pinned || typeof header.kid !== "string") {
     throw new ModelVaultError("ERR_MANIFEST_KEY_UNKNOWN", "manifest kid is not a pinned publisher key");
@@ -76,7 +83,12 @@ export async function verifyManifest(jws: string, publisherKeys: readonly EcJwk[
     if (cause instanceof joseErrors.JWSSignatureVerificationFailed) {
       throw new ModelVaultError("ERR_MANIFEST_SIGNATURE_INVALID", undefined, {}, { cause });
     }
-    throw new ModelVaultError("ERR_MANIFEST_MALFORMED", "manifest is not a well-formed compact JWS", {}, { cause });
+    throw new ModelVaultError(
+      "ERR_MANIFEST_MALFORMED",
+      "manifest is not a well-formed compact JWS",
+      {},
+      { cause },
+    );
   }
   let value: unknown;
   try {

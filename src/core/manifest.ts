@@ -11,8 +11,21 @@ export const DEFAULT_SHARD_SIZE = 4 * 1024 * 1024;
 
 /** ONNX TensorProto.DataType names we carry in the signature (docs/FORMAT.md). */
 export const ELEMENT_TYPES = [
-  "float32", "uint8", "int8", "uint16", "int16", "int32", "int64", "string", "bool",
-  "float16", "float64", "uint32", "uint64", "bfloat16", "unknown",
+  "float32",
+  "uint8",
+  "int8",
+  "uint16",
+  "int16",
+  "int32",
+  "int64",
+  "string",
+  "bool",
+  "float16",
+  "float64",
+  "uint32",
+  "uint64",
+  "bfloat16",
+  "unknown",
 ] as const;
 
 const safeInt = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
@@ -53,7 +66,10 @@ const manifestSchema = z.strictObject({
   shardSize: safeInt.min(MIN_SHARD_SIZE).max(MAX_SHARD_SIZE),
   size: safeInt,
   files: z.array(fileEntry).min(1).max(1024),
-  signature: z.strictObject({ inputs: z.array(tensorInfo).max(256), outputs: z.array(tensorInfo).min(1).max(256) }),
+  signature: z.strictObject({
+    inputs: z.array(tensorInfo).max(256),
+    outputs: z.array(tensorInfo).min(1).max(256),
+  }),
   outputPolicy: z
     .strictObject({ topK: safeInt.min(1).optional(), decimals: safeInt.max(15).optional() })
     .optional(),
@@ -75,7 +91,9 @@ export function parseManifest(value: unknown): Manifest {
   if (!result.success) {
     const issue = result.error.issues[0];
     const path = issue?.path.join(".") ?? "";
-    throw new ModelVaultError("ERR_MANIFEST_MALFORMED", `manifest field "${path}": ${issue?.message}`, { path });
+    throw new ModelVaultError("ERR_MANIFEST_MALFORMED", `manifest field "${path}": ${issue?.message}`, {
+      path,
+    });
   }
   const m = result.data;
   checkModelId(m.model.id);

@@ -13,7 +13,10 @@ export async function generateContentKey(): Promise<CryptoKey> {
 }
 
 /** Imports 32 raw bytes as a non-extractable decrypt-only content key. */
-export async function importContentKey(raw: Uint8Array, usages: ("encrypt" | "decrypt")[] = ["decrypt"]): Promise<CryptoKey> {
+export async function importContentKey(
+  raw: Uint8Array,
+  usages: ("encrypt" | "decrypt")[] = ["decrypt"],
+): Promise<CryptoKey> {
   return crypto.subtle.importKey("raw", asBytes(raw), { name: "AES-GCM", length: 256 }, false, usages);
 }
 
@@ -46,7 +49,10 @@ export async function openShard(
   ctx: ShardContext,
 ): Promise<Uint8Array<ArrayBuffer>> {
   if (iv.length !== IV_BYTES || ciphertext.byteLength !== ctx.plaintextSize + TAG_BYTES) {
-    throw new ModelVaultError("ERR_SHARD_DECRYPT_FAILED", undefined, { location: ctx.location, index: ctx.shardIndex });
+    throw new ModelVaultError("ERR_SHARD_DECRYPT_FAILED", undefined, {
+      location: ctx.location,
+      index: ctx.shardIndex,
+    });
   }
   try {
     const plain = await crypto.subtle.decrypt(

@@ -26,7 +26,7 @@ const WINDOW = 64 * 1024;
 /** Caches one window of the source so scanning many small fields is not one read each. */
 export class BufferedSource implements ByteSource {
   private start = 0;
-  private window = new Uint8Array(0);
+  private window: Uint8Array = new Uint8Array(0);
   constructor(private readonly inner: ByteSource) {}
   get size(): number {
     return this.inner.size;

@@ -1,7 +1,7 @@
 import { fromUtf8 } from "../../core/bytes.js";
 import type { TensorInfo } from "../../core/manifest.js";
 import { ONNX_ELEMENT_TYPES } from "./element-types.js";
-import { type ByteSource, BufferedSource, ProtobufError, scanFields } from "./protobuf-read.js";
+import { BufferedSource, type ByteSource, ProtobufError, scanFields } from "./protobuf-read.js";
 
 /** What the packer needs to know about an ONNX model, read without loading its weights. */
 export interface OnnxModelInfo {
@@ -23,7 +23,11 @@ async function text(src: ByteSource, offset: number, length: number): Promise<st
   return fromUtf8(await src.read(offset, length));
 }
 
-async function readShape(src: ByteSource, offset: number, length: number): Promise<(number | string | null)[]> {
+async function readShape(
+  src: ByteSource,
+  offset: number,
+  length: number,
+): Promise<(number | string | null)[]> {
   const dims: (number | string | null)[] = [];
   for await (const dim of scanFields(src, offset, offset + length)) {
     if (dim.field !== 1 || dim.wire !== 2) continue;

@@ -52,7 +52,11 @@ function attribute(name: string, value: NonNullable<OnnxNode["attributes"]>[stri
     return message(stringField(1, name), varintField(3, value), varintField(20, ATTRIBUTE_TYPE.INT));
   }
   if (Array.isArray(value)) {
-    return message(stringField(1, name), value.map((v) => varintField(8, v)), varintField(20, ATTRIBUTE_TYPE.INTS));
+    return message(
+      stringField(1, name),
+      value.map((v) => varintField(8, v)),
+      varintField(20, ATTRIBUTE_TYPE.INTS),
+    );
   }
   return message(stringField(1, name), floatField(2, value.float), varintField(20, ATTRIBUTE_TYPE.FLOAT));
 }
@@ -69,7 +73,11 @@ function node(n: OnnxNode, index: number): Uint8Array {
 
 /** TensorProto fields except raw_data, which always comes last so it can be streamed. */
 function tensorHead(t: OnnxInitializer): Uint8Array {
-  const fields = [...t.dims.map((d) => varintField(1, d)), varintField(2, t.dataType), stringField(8, t.name)];
+  const fields = [
+    ...t.dims.map((d) => varintField(1, d)),
+    varintField(2, t.dataType),
+    stringField(8, t.name),
+  ];
   if (t.external) {
     const entry = (k: string, v: string) => bytesField(13, message(stringField(1, k), stringField(2, v)));
     fields.push(
@@ -83,7 +91,9 @@ function tensorHead(t: OnnxInitializer): Uint8Array {
 }
 
 function valueInfo(v: OnnxValueInfo): Uint8Array {
-  const dims = v.shape.map((d) => bytesField(1, typeof d === "number" ? varintField(1, d) : stringField(2, d)));
+  const dims = v.shape.map((d) =>
+    bytesField(1, typeof d === "number" ? varintField(1, d) : stringField(2, d)),
+  );
   const tensorType = message(varintField(1, v.dataType), bytesField(2, message(dims)));
   return message(stringField(1, v.name), bytesField(2, bytesField(1, tensorType)));
 }

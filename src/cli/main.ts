@@ -1,0 +1,69 @@
+import { isModelVaultError } from "../core/errors.js";
+import type { CliIo } from "./io.js";
+import { keygenCommand, packCommand, verifyCommand } from "./pack-commands.js";
+import { type Args, parse } from "./parse.js";
+
+type Command = {
+  options: Record<string, "string" | "boolean">;
+  run: (args: Args, io: CliIo) => Promise<void>;
+  help: string;
+};
+
+const COMMANDS: Record<string, Command> = {
+  keygen: {
+    help: "keygen --out DIR [--name publisher] [--use sig|enc] [--force]   P-256 key pair as JWK files (private 0600)",
+    options: { out: "string", name: "string", use: "string", force: "boolean" },
+    run: keygenCommand,
+  },
+  pack: {
+    help: "pack MODEL.onnx --id ID --version N --sign-key JWK (--recipient JWK | --insecure-key-out FILE) --out DIR [--shard-size BYTES] [--force]",
+    options: {
+      id: "string",
+      version: "string",
+      "sign-key": "string",
+      recipient: "string",
+      "insecure-key-out": "string",
+      out: "string",
+      "shard-size": "string",
+      force: "boolean",
+    },
+    run: packCommand,
+  },
+  verify: {
+    help: "verify DIR --publisher-key JWK [--recipient-key JWK [--extract DIR]]",
+    options: { "publisher-key": "string", "recipient-key": "string", extract: "string" },
+    run: verifyCommand,
+  },
+};
+
+export function usage(): string {
+  return [
+    "usage: modelvault <command> [options]",
+    "",
+    ...Object.values(COMMANDS).map((c) => `  modelvault ${c.help}`),
+  ].join("\n");
+}
+
+/**
+ * Runs one CLI invocation and returns the exit code: 0 success, 1 a refused operation
+ * (the ModelVaultError code is printed), 2 bad usage. Never calls process.exit itself.
+ */
+export async function main(argv: string[], io: CliIo, extra: Record<string, Command> = {}): Promise<number> {
+  const [name, ...rest] = argv;
+  const command = name ? (COMMANDS[name] ?? extra[name]) : undefined;
+  if (!command || name === "help" || name === "--help") {
+    (command || name === "help" || name === "--help" ? io.out : io.err)(usage());
+    return name === "help" || name === "--help" ? 0 : 2;
+  }
+  try {
+    await command.run(parse(rest, command.options), io);
+    return 0;
+  } catch (e) {
+    if (isModelVaultError(e)) {
+      io.err(`error ${e.code}: ${e.message}`);
+      return e.code === "ERR_CLI_USAGE" ? 2 : 1;
+    }
+    io.err(`error: ${(e as Error).message ?? String(e)}`);
+    return 1;
+  }
+}

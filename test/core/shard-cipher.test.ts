@@ -1,0 +1,96 @@
+import { describe, expect, it } from "vitest";
+import { toHex } from "../../src/core/bytes.js";
+import type { ShardContext } from "../../src/core/shard-aad.js";
+import { shardAad } from "../../src/core/shard-aad.js";
+import {
+  generateContentKey,
+  importContentKey,
+  openShard,
+  sealShard,
+  TAG_BYTES,
+} from "../../src/core/shard-cipher.js";
+
+const ctx: ShardContext = {
+  modelId: "digits",
+  modelVersion: 2,
+  location: "model.onnx",
+  fileSize: 300_000,
+  shardIndex: 1,
+  shardCount: 5,
+  plaintextSize: 1000,
+};
+const codeOf = (p: Promise<unknown>) =>
+  p.then(
+    () => "accepted",
+    (e: { code?: string }) => e.code ?? String(e),
+  );
+
+describe("shard sealing (AES-256-GCM with bound AAD)", () => {
+  it("round-trips and appends exactly a 128-bit tag", async () => {
+    const key = await generateContentKey();
+    const plain = crypto.getRandomValues(new Uint8Array(1000));
+    const { iv, ciphertext } = await sealShard(key, plain, ctx);
+    expect(iv.length).toBe(12);
+    expect(ciphertext.length).toBe(1000 + TAG_BYTES);
+    expect(await openShard(key, iv, ciphertext, ctx)).toEqual(plain);
+  });
+
+  it.each(Object.keys(ctx) as (keyof ShardContext)[])(
+    "fails when the AAD field %s differs",
+    async (field) => {
+      const key = await generateContentKey();
+      const { iv, ciphertext } = await sealShard(key, new Uint8Array(1000), ctx);
+      const value = ctx[field];
+      // plaintextSize also changes the expected length; decryption must still fail closed.
+      const moved = { ...ctx, [field]: typeof value === "number" ? value + 1 : `${value}x` };
+      expect(await codeOf(openShard(key, iv, ciphertext, moved))).toBe("ERR_SHARD_DECRYPT_FAILED");
+    },
+  );
+
+  it("encodes AAD unambiguously (length-prefixed, no delimiter collisions)", () => {
+    const a = shardAad({ ...ctx, modelId: "ab", location: "c" });
+    const b = shardAad({ ...ctx, modelId: "a", location: "bc" });
+    expect(toHex(a)).not.toBe(toHex(b));
+  });
+
+  it("fails closed on a flipped bit in the IV, the body or the tag, and on a wrong key", async () => {
+    const key = await generateContentKey();
+    const { iv, ciphertext } = await sealShard(key, new Uint8Array(1000).fill(7), ctx);
+    const flip = (bytes: Uint8Array, i: number) => {
+      const c = Uint8Array.from(bytes);
+      c[i] = (c[i] as number) ^ 0x80;
+      return c;
+    };
+    expect(await codeOf(openShard(key, flip(iv, 11), ciphertext, ctx))).toBe("ERR_SHARD_DECRYPT_FAILED");
+    for (const i of [0, 500, ciphertext.length - 1]) {
+      expect(await codeOf(openShard(key, iv, flip(ciphertext, i), ctx))).toBe("ERR_SHARD_DECRYPT_FAILED");
+    }
+    const other = await importContentKey(crypto.getRandomValues(new Uint8Array(32)));
+    expect(await codeOf(openShard(other, iv, ciphertext, ctx))).toBe("ERR_SHARD_DECRYPT_FAILED");
+  });
+
+  it("refuses truncated tags before decrypting (tag length pinned at 128 bits)", async () => {
+    const key = await generateContentKey();
+    const { iv, ciphertext } = await sealShard(key, new Uint8Array(1000), ctx);
+    for (const cut of [1, 4, 8, 12, 16]) {
+      expect(await codeOf(openShard(key, iv, ciphertext.subarray(0, ciphertext.length - cut), ctx))).toBe(
+        "ERR_SHARD_DECRYPT_FAILED",
+      );
+    }
+  });
+
+  it("never repeats an IV under one key (20,000 seals)", async () => {
+    const key = await generateContentKey();
+    const seen = new Set<string>();
+    const tiny = new Uint8Array(1);
+    for (let i = 0; i < 20_000; i++)
+      seen.add(toHex((await sealShard(key, tiny, { ...ctx, plaintextSize: 1 })).iv));
+    expect(seen.size).toBe(20_000);
+  });
+
+  it("content keys imported for use are not extractable", async () => {
+    const key = await importContentKey(new Uint8Array(32));
+    expect(key.extractable).toBe(false);
+    await expect(crypto.subtle.exportKey("raw", key)).rejects.toThrow();
+  });
+});

@@ -1,0 +1,22 @@
+import { defineConfig } from "vite";
+
+/**
+ * Headers every page of ours is served with. Cross-origin isolation (COOP + COEP) lets
+ * onnxruntime-web use WASM threads (SharedArrayBuffer); the CSP keeps injected script out,
+ * since a page script could *use* the non-extractable device keys (see docs/THREAT-MODEL.md).
+ */
+export const securityHeaders = {
+  "Cross-Origin-Opener-Policy": "same-origin",
+  "Cross-Origin-Embedder-Policy": "require-corp",
+  "Cross-Origin-Resource-Policy": "same-origin",
+  "X-Content-Type-Options": "nosniff",
+};
+
+export default defineConfig({
+  root: ".",
+  server: { host: "127.0.0.1", strictPort: true, headers: securityHeaders },
+  preview: { host: "127.0.0.1", strictPort: true, headers: securityHeaders },
+  worker: { format: "es" },
+  optimizeDeps: { exclude: ["onnxruntime-web"] },
+  build: { target: "es2022", outDir: "dist/demo" },
+});
