@@ -102,6 +102,127 @@ export const ERROR_CODES = {
     text: "No --recipient key to seal the content key to, and no --insecure-key-out given.",
   },
 
+  // HTTP requests (license server).
+  ERR_REQUEST_INVALID: {
+    status: 400,
+    text: "The request body or query failed validation: malformed JSON, wrong types, unknown fields, unsafe numbers, invalid UTF-8; data.path names the field.",
+  },
+  ERR_REQUEST_TOO_LARGE: {
+    status: 413,
+    text: "The request body is larger than the server's limit; refused before parsing.",
+  },
+  ERR_HEADERS_TOO_LARGE: {
+    status: 431,
+    text: "A request header (Authorization, DPoP) is longer than its limit; refused before any crypto.",
+  },
+  ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, text: "The request body is not `application/json`." },
+  ERR_NOT_FOUND: { status: 404, text: "No such route or resource." },
+  ERR_METHOD_NOT_ALLOWED: { status: 405, text: "The route exists but not for this HTTP method." },
+  ERR_CONFLICT: { status: 409, text: "The resource already exists or changed concurrently." },
+  ERR_INTERNAL: { status: 500, text: "An unexpected server error; details are in the server log only." },
+  ERR_UNAVAILABLE: {
+    status: 503,
+    text: "The server is shutting down or its database is busy; retry after Retry-After.",
+  },
+
+  // Authentication and authorization.
+  ERR_AUTH_REQUIRED: {
+    status: 401,
+    text: "No credential: send `Authorization: Bearer <API key or OIDC ID token>`.",
+  },
+  ERR_AUTH_INVALID: {
+    status: 401,
+    text: "The API key or ID token is unknown, revoked, expired, or does not verify.",
+  },
+  ERR_FORBIDDEN: {
+    status: 403,
+    text: "The caller's roles do not grant the permission this route needs (data.permission).",
+  },
+  ERR_RATE_LIMITED: {
+    status: 429,
+    text: "Too many requests (or failed authentications); retry after Retry-After seconds.",
+  },
+  ERR_ROLE_CONFLICT: {
+    status: 409,
+    text: "The role change would break separation of duties (publisher+licensor, admin+auditor, or an admin changing their own roles).",
+  },
+
+  // DPoP (RFC 9449).
+  ERR_DPOP_INVALID: {
+    status: 401,
+    text: "The DPoP proof is missing, malformed, or fails a check of RFC 9449 §4.3 (typ, alg, jwk, htm, htu, iat, signature); data.reason says which.",
+  },
+  ERR_DPOP_NONCE_REQUIRED: {
+    status: 400,
+    text: "The DPoP proof lacks the server nonce or carries a stale one; retry with the DPoP-Nonce response header.",
+  },
+  ERR_DPOP_REPLAY: { status: 401, text: "This DPoP proof's jti was already used by this device key." },
+
+  // Licensing policy.
+  ERR_MODEL_NOT_FOUND: { status: 404, text: "No registered model with this id and version." },
+  ERR_MANIFEST_DIGEST_MISMATCH: {
+    status: 409,
+    text: "The manifest digest in the request is not the registered manifest's.",
+  },
+  ERR_ENTITLEMENT_NOT_FOUND: { status: 403, text: "The caller has no entitlement for this model version." },
+  ERR_ENTITLEMENT_EXPIRED: { status: 403, text: "The entitlement has passed its expiry." },
+  ERR_ENTITLEMENT_REVOKED: { status: 403, text: "The entitlement was revoked." },
+  ERR_DEVICE_LIMIT: {
+    status: 403,
+    text: "The entitlement's device limit is reached; this device is not among its devices.",
+  },
+  ERR_DEVICE_REVOKED: { status: 403, text: "This device was revoked." },
+  ERR_QUOTA_EXHAUSTED: { status: 403, text: "The entitlement's inference quota for this period is spent." },
+  ERR_USAGE_OVERDUE: {
+    status: 403,
+    text: "Usage reports for this device's previous license are overdue; send them, then renew.",
+  },
+
+  // License tokens (client side, and the server when they are presented back).
+  ERR_LICENSE_INVALID: {
+    status: 401,
+    text: "The license token is malformed, has the wrong alg/typ/kid/iss/aud, lacks a required claim, or its signature fails.",
+  },
+  ERR_LICENSE_EXPIRED: {
+    status: 401,
+    text: "The license has expired (and any offline allowance has ended).",
+  },
+  ERR_LICENSE_REVOKED: { status: 403, text: "The license (or its entitlement or device) was revoked." },
+  ERR_LICENSE_WRONG_DEVICE: { status: 401, text: "The license is bound (cnf.jkt) to another device key." },
+  ERR_LICENSE_WRONG_MODEL: { status: 401, text: "The license is for another model, version or manifest." },
+  ERR_CLOCK_ROLLBACK: {
+    status: 401,
+    text: "The local clock is behind the highest trusted time seen; refusing to extend a license with it.",
+  },
+
+  // Usage reports.
+  ERR_USAGE_INVALID: {
+    status: 400,
+    text: "A usage report is malformed or its signature does not verify under the reporting device's key.",
+  },
+  ERR_USAGE_WRONG_DEVICE: {
+    status: 403,
+    text: "A usage report names a license that belongs to another device.",
+  },
+  ERR_USAGE_GAP: {
+    status: 409,
+    text: "A usage report skips sequence numbers; send the missing ones first (recorded as an anomaly).",
+  },
+  ERR_USAGE_FORK: {
+    status: 409,
+    text: "A usage report conflicts with an acknowledged one at the same sequence number (recorded as an anomaly).",
+  },
+
+  // Audit log.
+  ERR_AUDIT_CHAIN_BROKEN: {
+    status: 500,
+    text: "An audit entry's hash does not match its contents or its predecessor; data.seq is the first bad entry.",
+  },
+  ERR_AUDIT_CHECKPOINT_INVALID: {
+    status: 500,
+    text: "An audit checkpoint's signature fails, or the log no longer matches it (truncated or rewritten).",
+  },
+
   // CLI.
   ERR_CLI_USAGE: { status: 400, text: "Unknown command or option, or a required option is missing." },
 } as const satisfies Record<string, { status: number; text: string }>;

@@ -3,14 +3,15 @@ import { fromUtf8, utf8 } from "./bytes.js";
 import { ModelVaultError } from "./errors.js";
 import { checkEcJwk, type EcJwk, jwkThumbprint } from "./jwk.js";
 import { type Manifest, parseManifest } from "./manifest.js";
+import { FORBIDDEN_HEADERS, TYP, typMatches } from "./token-types.js";
 
-export const MANIFEST_TYP = "modelvault-manifest+jws";
+export const MANIFEST_TYP = TYP.manifest;
 export const MANIFEST_ALG = "ES256";
 /** Refused before any parsing or crypto (RFC 8725 bis / jose SECURITY.md: size limits are ours). */
 export const MAX_MANIFEST_BYTES = 1024 * 1024;
 
-// Members that would let a token choose its own key or change how it is processed.
-const FORBIDDEN_HEADERS = ["jku", "x5u", "x5c", "jwk", "crit", "b64", "zip"];
+// An embedded `jwk` is forbidden too: manifests are verified only under pinned keys.
+const MANIFEST_FORBIDDEN_HEADERS = [...FORBIDDEN_HEADERS, "jwk"];
 
 /** Signs a manifest as a compact JWS with ES256 and an explicit `typ` (RFC 8725 §3.11). */
 export async function signManifest(manifest: Manifest, signingKey: EcJwk): Promise<string> {
@@ -19,13 +20,6 @@ export async function signManifest(manifest: Manifest, signingKey: EcJwk): Promi
   return new CompactSign(utf8(JSON.stringify(parseManifest(manifest))))
     .setProtectedHeader({ alg: MANIFEST_ALG, typ: MANIFEST_TYP, kid: await jwkThumbprint(jwk) })
     .sign(key);
-}
-
-/** Compares a `typ` value the way RFC 7515 §4.1.9 allows: optional "application/", case-insensitive. */
-export function typMatches(typ: unknown, expected: string): boolean {
-  if (typeof typ !== "string") return false;
-  const t = typ.toLowerCase();
-  return t === expected || t === `application/${expected}`;
 }
 
 export interface VerifiedManifest {
@@ -60,7 +54,7 @@ export async function verifyManifest(
   if (!typMatches(header.typ, MANIFEST_TYP)) {
     throw new ModelVaultError("ERR_MANIFEST_TYP_INVALID", `manifest typ must be ${MANIFEST_TYP}`);
   }
-  const forbidden = FORBIDDEN_HEADERS.find((h) => h in header);
+  const forbidden = MANIFEST_FORBIDDEN_HEADERS.find((h) => h in header);
   if (forbidden) {
     throw new ModelVaultError(
       "ERR_MANIFEST_HEADER_FORBIDDEN",

@@ -1,0 +1,33 @@
+import { createHash } from "node:crypto";
+import { canonicalJson } from "./canonical-json.js";
+
+/** One audit entry as stored. `detail` is canonical JSON text. */
+export interface AuditEntry {
+  seq: number;
+  at: number;
+  actor: string;
+  action: string;
+  outcome: string;
+  subject: string;
+  detail: string;
+  prev_hash: string;
+  hash: string;
+}
+
+/**
+ * hash(n) = SHA-256( prev_hash || "\n" || canonical JSON of {seq, at, actor, action, outcome, subject, detail} ),
+ * hex. Binding seq and prev_hash makes every edit, deletion, insertion or reordering visible
+ * from that entry on.
+ */
+export function auditEntryHash(e: Omit<AuditEntry, "hash">): string {
+  const body = canonicalJson({
+    seq: e.seq,
+    at: e.at,
+    actor: e.actor,
+    action: e.action,
+    outcome: e.outcome,
+    subject: e.subject,
+    detail: e.detail,
+  });
+  return createHash("sha256").update(`${e.prev_hash}\n${body}`).digest("hex");
+}

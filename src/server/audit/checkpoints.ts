@@ -1,0 +1,73 @@
+import { compactVerify, createLocalJWKSet, decodeProtectedHeader, type JSONWebKeySet, SignJWT } from "jose";
+import type { Kysely } from "kysely";
+import { fromUtf8 } from "../../core/bytes.js";
+import { TYP, typMatches } from "../../core/token-types.js";
+import type { Database } from "../db/schema.js";
+import type { SigningKey } from "../keys/server-keys.js";
+
+/** A signed statement "the log had `size` entries and entry `size` hashed to `head`, at time `at`". */
+export interface Checkpoint {
+  size: number;
+  head: string;
+  at: number;
+  token: string;
+}
+
+/** Signs and stores a checkpoint of the current head (skipped when nothing was appended since the last). */
+export async function writeCheckpoint(
+  tx: Kysely<Database>,
+  key: SigningKey,
+  issuer: string,
+  now: number,
+): Promise<Checkpoint | undefined> {
+  const head = await tx
+    .selectFrom("audit_head")
+    .select(["seq", "hash"])
+    .where("id", "=", 1)
+    .executeTakeFirstOrThrow();
+  if (head.seq === 0) return undefined;
+  const last = await tx
+    .selectFrom("audit_checkpoints")
+    .select(["size", "at"])
+    .orderBy("size", "desc")
+    .limit(1)
+    .executeTakeFirst();
+  if (last && last.size >= head.seq) return undefined;
+  // Checkpoint times strictly increase (RFC 9162: each STH newer than the last).
+  const at = Math.max(now, (last?.at ?? 0) + 1);
+  const token = await new SignJWT({ size: head.seq, head: head.hash, at })
+    .setProtectedHeader({ alg: "ES256", typ: TYP.checkpoint, kid: key.kid })
+    .setIssuer(issuer)
+    .setIssuedAt(at)
+    .sign(key.privateKey);
+  const checkpoint = { size: head.seq, head: head.hash, at, token };
+  await tx.insertInto("audit_checkpoints").values(checkpoint).execute();
+  return checkpoint;
+}
+
+/** Verifies a checkpoint token under the server's JWKS and returns what it states. */
+export async function verifyCheckpoint(
+  token: string,
+  jwks: JSONWebKeySet,
+): Promise<Omit<Checkpoint, "token">> {
+  const header = decodeProtectedHeader(token);
+  if (
+    header.alg !== "ES256" ||
+    !typMatches(header.typ, TYP.checkpoint) ||
+    "jwk" in header ||
+    "jku" in header
+  ) {
+    throw new Error("checkpoint header is not {alg: ES256, typ: modelvault-checkpoint+jwt}");
+  }
+  const keys = createLocalJWKSet(jwks);
+  const { payload } = await compactVerify(token, keys, { algorithms: ["ES256"] });
+  const claims = JSON.parse(fromUtf8(payload)) as { size: unknown; head: unknown; at: unknown };
+  if (
+    !Number.isSafeInteger(claims.size) ||
+    typeof claims.head !== "string" ||
+    !Number.isSafeInteger(claims.at)
+  ) {
+    throw new Error("checkpoint claims are malformed");
+  }
+  return { size: claims.size as number, head: claims.head, at: claims.at as number };
+}

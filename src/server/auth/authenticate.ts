@@ -1,0 +1,99 @@
+import { createRemoteJWKSet, decodeJwt, type JWTVerifyGetKey, jwtVerify } from "jose";
+import { ModelVaultError } from "../../core/errors.js";
+import type { Principal, ServerContext } from "../context.js";
+import type { OidcIssuer } from "../options.js";
+import { parseApiKey, secretMatches } from "./api-keys.js";
+
+export const MAX_AUTHORIZATION_BYTES = 8 * 1024;
+
+/** Remote JWKS per issuer, created once: jose caches keys and rate-limits refetches (cooldown). */
+const jwksCache = new Map<string, JWTVerifyGetKey>();
+
+function remoteJwks(issuer: OidcIssuer): JWTVerifyGetKey {
+  let jwks = jwksCache.get(issuer.jwksUri);
+  if (!jwks) {
+    jwks = createRemoteJWKSet(new URL(issuer.jwksUri), {
+      timeoutDuration: 5000,
+      cooldownDuration: 30_000,
+      cacheMaxAge: 600_000,
+    });
+    jwksCache.set(issuer.jwksUri, jwks);
+  }
+  return jwks;
+}
+
+async function rolesOf(ctx: ServerContext, principalId: string): Promise<string[]> {
+  const rows = await ctx.db.kysely
+    .selectFrom("principal_roles")
+    .select("role")
+    .where("principal_id", "=", principalId)
+    .execute();
+  return rows.map((r) => r.role);
+}
+
+async function fromApiKey(ctx: ServerContext, token: string): Promise<Principal | undefined> {
+  const parsed = parseApiKey(token);
+  if (!parsed) return undefined;
+  const row = await ctx.db.kysely
+    .selectFrom("api_keys")
+    .innerJoin("principals", "principals.id", "api_keys.principal_id")
+    .select([
+      "api_keys.secret_hash",
+      "api_keys.revoked_at",
+      "principals.id as principal_id",
+      "principals.disabled_at",
+    ])
+    .where("api_keys.id", "=", parsed.id)
+    .executeTakeFirst();
+  // Compare even when no row exists, so timing does not reveal which key ids exist.
+  const ok = secretMatches(parsed.secret, row?.secret_hash);
+  if (!ok || !row || row.revoked_at !== null || row.disabled_at !== null) return undefined;
+  return { id: row.principal_id, roles: await rolesOf(ctx, row.principal_id), via: "api-key" };
+}
+
+async function fromIdToken(ctx: ServerContext, token: string): Promise<Principal | undefined> {
+  let iss: unknown;
+  try {
+    iss = decodeJwt(token).iss;
+  } catch {
+    return undefined;
+  }
+  const issuer = ctx.options.oidc.find((i) => i.issuer === iss);
+  if (!issuer) return undefined;
+  try {
+    const { payload } = await jwtVerify(token, remoteJwks(issuer), {
+      issuer: issuer.issuer,
+      audience: issuer.audience,
+      algorithms: ["RS256", "ES256", "PS256"],
+      requiredClaims: ["sub", "exp", "iat"],
+      currentDate: new Date(ctx.now() * 1000),
+    });
+    const row = await ctx.db.kysely
+      .selectFrom("principals")
+      .select(["id", "disabled_at"])
+      .where("oidc_issuer", "=", issuer.issuer)
+      .where("oidc_subject", "=", String(payload.sub))
+      .executeTakeFirst();
+    if (!row || row.disabled_at !== null) return undefined;
+    return { id: row.id, roles: await rolesOf(ctx, row.id), via: "oidc" };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Authenticates `Authorization: Bearer <credential>`: an API key, or an ID token from a
+ * configured OIDC issuer. Returns undefined for a bad credential (the caller counts the failure).
+ */
+export async function authenticate(
+  ctx: ServerContext,
+  authorization: string | undefined,
+): Promise<Principal | undefined> {
+  if (!authorization) throw new ModelVaultError("ERR_AUTH_REQUIRED");
+  if (authorization.length > MAX_AUTHORIZATION_BYTES)
+    throw new ModelVaultError("ERR_HEADERS_TOO_LARGE", "Authorization header too large");
+  const m = /^Bearer ([A-Za-z0-9._~+/=-]+)$/.exec(authorization);
+  if (!m) throw new ModelVaultError("ERR_AUTH_REQUIRED", "use Authorization: Bearer <API key or ID token>");
+  const token = m[1] as string;
+  return token.startsWith("mvk_") ? fromApiKey(ctx, token) : fromIdToken(ctx, token);
+}

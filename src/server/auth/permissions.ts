@@ -1,0 +1,52 @@
+import { ModelVaultError } from "../../core/errors.js";
+
+/** Roles (docs/SERVER.md). A principal may hold several, except the pairs in CONFLICTS. */
+export const ROLES = ["admin", "publisher", "licensor", "auditor", "client"] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Every permission a route can name, and the one role that holds it (least privilege). */
+export const PERMISSIONS = {
+  "principals:read": ["admin"],
+  "principals:write": ["admin"],
+  "roles:write": ["admin"],
+  "api-keys:write": ["admin"],
+  "publisher-keys:write": ["admin"],
+  "server-keys:rotate": ["admin"],
+  "models:register": ["publisher"],
+  "models:read": ["publisher", "licensor", "auditor"],
+  "entitlements:write": ["licensor"],
+  "entitlements:read": ["licensor", "auditor"],
+  "devices:revoke": ["licensor"],
+  "licenses:revoke": ["licensor"],
+  "audit:read": ["auditor"],
+  "audit:checkpoint": ["admin"],
+  "usage:read": ["auditor"],
+  "anomalies:read": ["auditor"],
+  "metrics:read": ["auditor", "admin"],
+  "licenses:request": ["client"],
+  "usage:report": ["client"],
+  "self:read": ["client"],
+} as const satisfies Record<string, readonly Role[]>;
+
+export type Permission = keyof typeof PERMISSIONS;
+
+/** Separation of duties: no one both registers and grants a model, or administers and audits. */
+export const CONFLICTS: [Role, Role][] = [
+  ["publisher", "licensor"],
+  ["admin", "auditor"],
+];
+
+export function hasPermission(roles: readonly string[], permission: Permission): boolean {
+  return (PERMISSIONS[permission] as readonly string[]).some((r) => roles.includes(r));
+}
+
+/** Throws ERR_ROLE_CONFLICT when a role set breaks separation of duties. */
+export function checkRoleSet(roles: readonly string[]): void {
+  for (const [a, b] of CONFLICTS) {
+    if (roles.includes(a) && roles.includes(b)) {
+      throw new ModelVaultError("ERR_ROLE_CONFLICT", `roles ${a} and ${b} may not be held together`, {
+        roles: [a, b],
+      });
+    }
+  }
+}

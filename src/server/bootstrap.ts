@@ -1,0 +1,18 @@
+import type { ServerContext } from "./context.js";
+import { RateLimiter } from "./http/rate-limiter.js";
+import { createApiKey, createPrincipal } from "./routes/admin-routes.js";
+
+/**
+ * On a fresh database, creates the bootstrap admin and returns its API key (shown once, stored
+ * only as a hash). Returns undefined when principals already exist.
+ */
+export async function bootstrapAdmin(
+  ctx: ServerContext,
+): Promise<{ principalId: string; token: string } | undefined> {
+  const any = await ctx.db.kysely.selectFrom("principals").select("id").limit(1).executeTakeFirst();
+  if (any) return undefined;
+  const deps = { ctx, limiter: new RateLimiter(ctx.now) };
+  const { id } = await createPrincipal(deps, "bootstrap", { name: "bootstrap admin", roles: ["admin"] });
+  const key = await createApiKey(deps, "bootstrap", id);
+  return { principalId: id, token: key.token };
+}

@@ -1,0 +1,210 @@
+import { type Kysely, sql } from "kysely";
+import type { Database } from "./schema.js";
+
+/**
+ * Versioned schema migrations, written once for both dialects with Kysely's schema builder.
+ * Never edit a shipped migration: add the next one.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  up(db: Kysely<Database>, dialect: "sqlite" | "postgres"): Promise<void>;
+}
+
+export const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: "initial schema",
+    async up(db, dialect) {
+      const s = db.schema;
+      const autoId = dialect === "postgres" ? "bigserial" : "integer";
+      await s
+        .createTable("server_secrets")
+        .addColumn("name", "text", (c) => c.primaryKey())
+        .addColumn("value", "text", (c) => c.notNull())
+        .execute();
+      await s
+        .createTable("principals")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("name", "text", (c) => c.notNull())
+        .addColumn("oidc_issuer", "text")
+        .addColumn("oidc_subject", "text")
+        .addColumn("created_at", "bigint", (c) => c.notNull())
+        .addColumn("disabled_at", "bigint")
+        .addUniqueConstraint("principals_oidc", ["oidc_issuer", "oidc_subject"])
+        .execute();
+      await s
+        .createTable("principal_roles")
+        .addColumn("principal_id", "text", (c) => c.notNull().references("principals.id"))
+        .addColumn("role", "text", (c) => c.notNull())
+        .addPrimaryKeyConstraint("principal_roles_pk", ["principal_id", "role"])
+        .execute();
+      await s
+        .createTable("api_keys")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("principal_id", "text", (c) => c.notNull().references("principals.id"))
+        .addColumn("secret_hash", "text", (c) => c.notNull())
+        .addColumn("created_at", "bigint", (c) => c.notNull())
+        .addColumn("revoked_at", "bigint")
+        .execute();
+      await s
+        .createTable("publisher_keys")
+        .addColumn("kid", "text", (c) => c.primaryKey())
+        .addColumn("jwk", "text", (c) => c.notNull())
+        .addColumn("principal_id", "text")
+        .addColumn("created_at", "bigint", (c) => c.notNull())
+        .execute();
+      await s
+        .createTable("models")
+        .addColumn("id", "text", (c) => c.notNull())
+        .addColumn("version", "integer", (c) => c.notNull())
+        .addColumn("manifest_digest", "text", (c) => c.notNull())
+        .addColumn("manifest_jws", "text", (c) => c.notNull())
+        .addColumn("content_key_id", "text", (c) => c.notNull())
+        .addColumn("wrapped_cek", "text", (c) => c.notNull())
+        .addColumn("kek_id", "text", (c) => c.notNull())
+        .addColumn("registered_by", "text", (c) => c.notNull())
+        .addColumn("registered_at", "bigint", (c) => c.notNull())
+        .addPrimaryKeyConstraint("models_pk", ["id", "version"])
+        .execute();
+      await s
+        .createTable("entitlements")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("principal_id", "text", (c) => c.notNull().references("principals.id"))
+        .addColumn("model_id", "text", (c) => c.notNull())
+        .addColumn("min_version", "integer", (c) => c.notNull())
+        .addColumn("max_version", "integer")
+        .addColumn("scopes", "text", (c) => c.notNull())
+        .addColumn("quota", "bigint", (c) => c.notNull())
+        .addColumn("period_seconds", "bigint", (c) => c.notNull())
+        .addColumn("license_allowance", "bigint", (c) => c.notNull())
+        .addColumn("max_devices", "integer", (c) => c.notNull())
+        .addColumn("devices_used", "integer", (c) => c.notNull().defaultTo(0))
+        .addColumn("license_ttl_seconds", "integer", (c) => c.notNull())
+        .addColumn("offline_seconds", "integer", (c) => c.notNull())
+        .addColumn("report_grace_seconds", "integer", (c) => c.notNull())
+        .addColumn("expires_at", "bigint", (c) => c.notNull())
+        .addColumn("revoked_at", "bigint")
+        .addColumn("created_by", "text", (c) => c.notNull())
+        .addColumn("created_at", "bigint", (c) => c.notNull())
+        .execute();
+      await s
+        .createIndex("entitlements_principal_model")
+        .on("entitlements")
+        .columns(["principal_id", "model_id"])
+        .execute();
+      await s
+        .createTable("entitlement_devices")
+        .addColumn("entitlement_id", "text", (c) => c.notNull())
+        .addColumn("device_id", "text", (c) => c.notNull())
+        .addColumn("added_at", "bigint", (c) => c.notNull())
+        .addPrimaryKeyConstraint("entitlement_devices_pk", ["entitlement_id", "device_id"])
+        .execute();
+      await s
+        .createTable("quota_counters")
+        .addColumn("entitlement_id", "text", (c) => c.notNull())
+        .addColumn("period_start", "bigint", (c) => c.notNull())
+        .addColumn("reserved", "bigint", (c) => c.notNull().defaultTo(0))
+        .addColumn("used", "bigint", (c) => c.notNull().defaultTo(0))
+        .addPrimaryKeyConstraint("quota_counters_pk", ["entitlement_id", "period_start"])
+        .execute();
+      await s
+        .createTable("devices")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("principal_id", "text", (c) => c.notNull())
+        .addColumn("signing_jwk", "text", (c) => c.notNull())
+        .addColumn("agreement_jkt", "text", (c) => c.notNull())
+        .addColumn("first_seen", "bigint", (c) => c.notNull())
+        .addColumn("last_seen", "bigint", (c) => c.notNull())
+        .addColumn("revoked_at", "bigint")
+        .addColumn("report_seq", "bigint", (c) => c.notNull().defaultTo(0))
+        .addColumn("report_head", "text", (c) => c.notNull())
+        .addColumn("report_last_to", "bigint", (c) => c.notNull().defaultTo(0))
+        .execute();
+      await s
+        .createTable("licenses")
+        .addColumn("jti", "text", (c) => c.primaryKey())
+        .addColumn("entitlement_id", "text", (c) => c.notNull())
+        .addColumn("principal_id", "text", (c) => c.notNull())
+        .addColumn("device_id", "text", (c) => c.notNull())
+        .addColumn("model_id", "text", (c) => c.notNull())
+        .addColumn("model_version", "integer", (c) => c.notNull())
+        .addColumn("issued_at", "bigint", (c) => c.notNull())
+        .addColumn("expires_at", "bigint", (c) => c.notNull())
+        .addColumn("offline_until", "bigint")
+        .addColumn("period_start", "bigint", (c) => c.notNull())
+        .addColumn("allowance", "bigint", (c) => c.notNull())
+        .addColumn("used", "bigint", (c) => c.notNull().defaultTo(0))
+        .addColumn("last_report_at", "bigint")
+        .addColumn("released_at", "bigint")
+        .addColumn("revoked_at", "bigint")
+        .execute();
+      await s
+        .createIndex("licenses_device_entitlement")
+        .on("licenses")
+        .columns(["device_id", "entitlement_id", "issued_at"])
+        .execute();
+      await s
+        .createIndex("licenses_principal")
+        .on("licenses")
+        .columns(["principal_id", "issued_at"])
+        .execute();
+      await s
+        .createTable("usage_reports")
+        .addColumn("device_id", "text", (c) => c.notNull())
+        .addColumn("seq", "bigint", (c) => c.notNull())
+        .addColumn("license_jti", "text", (c) => c.notNull())
+        .addColumn("hash", "text", (c) => c.notNull())
+        .addColumn("prev", "text", (c) => c.notNull())
+        .addColumn("count", "bigint", (c) => c.notNull())
+        .addColumn("window_from", "bigint", (c) => c.notNull())
+        .addColumn("window_to", "bigint", (c) => c.notNull())
+        .addColumn("received_at", "bigint", (c) => c.notNull())
+        .addPrimaryKeyConstraint("usage_reports_pk", ["device_id", "seq"])
+        .execute();
+      await s.createIndex("usage_reports_license").on("usage_reports").column("license_jti").execute();
+      await s
+        .createTable("dpop_replay")
+        .addColumn("key", "text", (c) => c.primaryKey())
+        .addColumn("expires_at", "bigint", (c) => c.notNull())
+        .execute();
+      await s.createIndex("dpop_replay_expiry").on("dpop_replay").column("expires_at").execute();
+      await s
+        .createTable("anomalies")
+        .addColumn("id", sql.raw(autoId) as never, (c) => c.primaryKey().notNull())
+        .addColumn("kind", "text", (c) => c.notNull())
+        .addColumn("severity", "text", (c) => c.notNull())
+        .addColumn("principal_id", "text")
+        .addColumn("device_id", "text")
+        .addColumn("license_jti", "text")
+        .addColumn("detail", "text", (c) => c.notNull())
+        .addColumn("created_at", "bigint", (c) => c.notNull())
+        .execute();
+      await s
+        .createTable("audit_head")
+        .addColumn("id", "integer", (c) => c.primaryKey())
+        .addColumn("seq", "bigint", (c) => c.notNull())
+        .addColumn("hash", "text", (c) => c.notNull())
+        .execute();
+      await s
+        .createTable("audit_log")
+        .addColumn("seq", "bigint", (c) => c.primaryKey())
+        .addColumn("at", "bigint", (c) => c.notNull())
+        .addColumn("actor", "text", (c) => c.notNull())
+        .addColumn("action", "text", (c) => c.notNull())
+        .addColumn("outcome", "text", (c) => c.notNull())
+        .addColumn("subject", "text", (c) => c.notNull())
+        .addColumn("detail", "text", (c) => c.notNull())
+        .addColumn("prev_hash", "text", (c) => c.notNull())
+        .addColumn("hash", "text", (c) => c.notNull())
+        .execute();
+      await s
+        .createTable("audit_checkpoints")
+        .addColumn("size", "bigint", (c) => c.primaryKey())
+        .addColumn("head", "text", (c) => c.notNull())
+        .addColumn("at", "bigint", (c) => c.notNull())
+        .addColumn("token", "text", (c) => c.notNull())
+        .execute();
+    },
+  },
+];

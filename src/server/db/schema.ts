@@ -1,0 +1,121 @@
+/** Table types for Kysely. Times are integer seconds since the epoch (UTC); JSON columns are text. */
+import type { Generated } from "kysely";
+
+export interface Database {
+  schema_migrations: { version: number; name: string; applied_at: number };
+  server_secrets: { name: string; value: string };
+  principals: {
+    id: string;
+    name: string;
+    oidc_issuer: string | null;
+    oidc_subject: string | null;
+    created_at: number;
+    disabled_at: number | null;
+  };
+  principal_roles: { principal_id: string; role: string };
+  api_keys: {
+    id: string;
+    principal_id: string;
+    secret_hash: string;
+    created_at: number;
+    revoked_at: number | null;
+  };
+  publisher_keys: { kid: string; jwk: string; principal_id: string | null; created_at: number };
+  models: {
+    id: string;
+    version: number;
+    manifest_digest: string;
+    manifest_jws: string;
+    content_key_id: string;
+    wrapped_cek: string;
+    kek_id: string;
+    registered_by: string;
+    registered_at: number;
+  };
+  entitlements: {
+    id: string;
+    principal_id: string;
+    model_id: string;
+    min_version: number;
+    max_version: number | null;
+    scopes: string;
+    quota: number;
+    period_seconds: number;
+    license_allowance: number;
+    max_devices: number;
+    devices_used: number;
+    license_ttl_seconds: number;
+    offline_seconds: number;
+    report_grace_seconds: number;
+    expires_at: number;
+    revoked_at: number | null;
+    created_by: string;
+    created_at: number;
+  };
+  entitlement_devices: { entitlement_id: string; device_id: string; added_at: number };
+  quota_counters: { entitlement_id: string; period_start: number; reserved: number; used: number };
+  devices: {
+    id: string;
+    principal_id: string;
+    signing_jwk: string;
+    agreement_jkt: string;
+    first_seen: number;
+    last_seen: number;
+    revoked_at: number | null;
+    report_seq: number;
+    report_head: string;
+    report_last_to: number;
+  };
+  licenses: {
+    jti: string;
+    entitlement_id: string;
+    principal_id: string;
+    device_id: string;
+    model_id: string;
+    model_version: number;
+    issued_at: number;
+    expires_at: number;
+    offline_until: number | null;
+    period_start: number;
+    allowance: number;
+    used: number;
+    last_report_at: number | null;
+    released_at: number | null;
+    revoked_at: number | null;
+  };
+  usage_reports: {
+    device_id: string;
+    seq: number;
+    license_jti: string;
+    hash: string;
+    prev: string;
+    count: number;
+    window_from: number;
+    window_to: number;
+    received_at: number;
+  };
+  dpop_replay: { key: string; expires_at: number };
+  anomalies: {
+    id: Generated<number>;
+    kind: string;
+    severity: string;
+    principal_id: string | null;
+    device_id: string | null;
+    license_jti: string | null;
+    detail: string;
+    created_at: number;
+  };
+  audit_head: { id: number; seq: number; hash: string };
+  audit_log: {
+    seq: number;
+    at: number;
+    actor: string;
+    action: string;
+    outcome: string;
+    subject: string;
+    detail: string;
+    prev_hash: string;
+    hash: string;
+  };
+  audit_checkpoints: { size: number; head: string; at: number; token: string };
+}

@@ -1,0 +1,99 @@
+import type { Context, Hono } from "hono";
+import { ModelVaultError } from "../../core/errors.js";
+import { appendAudit } from "../audit/audit-log.js";
+import { authenticate } from "../auth/authenticate.js";
+import { hasPermission, type Permission } from "../auth/permissions.js";
+import type { Principal, ServerContext } from "../context.js";
+import { withTransaction } from "../db/open-database.js";
+import { recordAnomaly } from "../monitoring/anomalies.js";
+import type { RateLimiter } from "./rate-limiter.js";
+
+export type Method = "GET" | "POST" | "PUT" | "DELETE";
+
+/** Every route the server has, with the one permission it needs ("public" for none). */
+export interface RouteSpec {
+  method: Method;
+  path: string;
+  permission: Permission | "public";
+}
+
+export const ROUTE_TABLE: RouteSpec[] = [];
+
+export type Handler = (c: Context, principal: Principal) => Promise<Response>;
+
+export interface RouteDeps {
+  ctx: ServerContext;
+  limiter: RateLimiter;
+}
+
+function clientIp(c: Context): string {
+  const incoming = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming;
+  return incoming?.socket?.remoteAddress ?? "unknown";
+}
+
+/**
+ * Registers a route: authenticate (counting failures per client address), check the route's
+ * single permission, apply the per-principal rate limit, note request spikes, then run it.
+ */
+export function defineRoute(app: Hono, deps: RouteDeps, spec: RouteSpec, handler: Handler): void {
+  ROUTE_TABLE.push(spec);
+  const { ctx, limiter } = deps;
+  const run = async (c: Context) => {
+    if (spec.permission === "public") return handler(c, { id: "anonymous", roles: [], via: "api-key" });
+    const ip = clientIp(c);
+    const failures = ctx.options.rateLimits.authFailuresPerMinute ?? 20;
+    if (limiter.count(`authfail:${ip}`) >= failures) {
+      throw new ModelVaultError("ERR_RATE_LIMITED", "too many failed authentications", { retryAfter: 60 });
+    }
+    const principal = await authenticate(ctx, c.req.header("authorization"));
+    if (!principal) {
+      limiter.hit(`authfail:${ip}`, failures);
+      ctx.metrics.inc("modelvault_auth_failures_total", "Failed authentications.");
+      ctx.logger.log("warn", "authentication failed", { route: spec.path, ip });
+      throw new ModelVaultError("ERR_AUTH_INVALID");
+    }
+    c.set("principal" as never, principal.id as never);
+    if (!hasPermission(principal.roles, spec.permission)) {
+      await withTransaction(ctx.db, (tx) =>
+        appendAudit(
+          tx,
+          {
+            actor: principal.id,
+            action: "authz",
+            outcome: "denied",
+            subject: `${spec.method} ${spec.path}`,
+            detail: { permission: spec.permission },
+          },
+          ctx.now(),
+        ),
+      );
+      throw new ModelVaultError("ERR_FORBIDDEN", `this route needs the ${spec.permission} permission`, {
+        permission: spec.permission,
+      });
+    }
+    const wait = limiter.hit(
+      `principal:${principal.id}`,
+      ctx.options.rateLimits.perPrincipalPerMinute ?? 600,
+    );
+    const spike = ctx.options.anomalyThresholds.requestSpikePerMinute ?? 300;
+    if (limiter.count(`principal:${principal.id}`) === spike + 1) {
+      await withTransaction(ctx.db, (tx) =>
+        recordAnomaly(
+          tx,
+          {
+            kind: "request_spike",
+            severity: "warning",
+            principalId: principal.id,
+            detail: { perMinute: spike + 1 },
+          },
+          ctx.now(),
+          ctx.metrics,
+        ),
+      );
+    }
+    if (wait > 0) throw new ModelVaultError("ERR_RATE_LIMITED", undefined, { retryAfter: wait });
+    return handler(c, principal);
+  };
+  const method = spec.method.toLowerCase() as "get" | "post" | "put" | "delete";
+  app[method](spec.path, run);
+}

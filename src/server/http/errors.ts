@@ -1,0 +1,45 @@
+import type { Context } from "hono";
+import { ModelVaultError } from "../../core/errors.js";
+import type { ServerContext } from "../context.js";
+
+/**
+ * The one place errors become responses: a ModelVaultError keeps its code and status; anything
+ * else is logged and answered as ERR_INTERNAL without a stack or message.
+ */
+export function errorResponse(ctx: ServerContext, c: Context, error: unknown): Response {
+  let e: ModelVaultError;
+  if (error instanceof ModelVaultError) e = error;
+  else if (isBusy(error)) e = new ModelVaultError("ERR_UNAVAILABLE", "database busy");
+  else {
+    ctx.logger.log("error", "unhandled error", {
+      requestId: c.get("requestId" as never),
+      error: String((error as Error)?.stack ?? error),
+    });
+    e = new ModelVaultError("ERR_INTERNAL");
+  }
+  const headers: Record<string, string> = { "Cache-Control": "no-store" };
+  if (e.code === "ERR_DPOP_NONCE_REQUIRED") {
+    headers["DPoP-Nonce"] = ctx.nonces.issue();
+    headers["WWW-Authenticate"] =
+      'DPoP error="use_dpop_nonce", error_description="Authorization server requires nonce in DPoP proof"';
+  }
+  if (e.code === "ERR_DPOP_INVALID" || e.code === "ERR_DPOP_REPLAY") {
+    headers["WWW-Authenticate"] = 'DPoP error="invalid_dpop_proof", algs="ES256"';
+  }
+  if (e.code === "ERR_AUTH_REQUIRED" || e.code === "ERR_AUTH_INVALID")
+    headers["WWW-Authenticate"] = 'Bearer realm="modelvault"';
+  if (e.code === "ERR_RATE_LIMITED" || e.code === "ERR_UNAVAILABLE")
+    headers["Retry-After"] = String(e.data.retryAfter ?? 1);
+  return c.json({ error: e.toJSON() }, e.status as never, headers);
+}
+
+function isBusy(error: unknown): boolean {
+  const code = (error as { code?: string })?.code;
+  return (
+    code === "SQLITE_BUSY" ||
+    code === "SQLITE_LOCKED" ||
+    code === "40001" ||
+    code === "40P01" ||
+    code === "57P01"
+  );
+}

@@ -1,0 +1,70 @@
+import { join } from "node:path";
+import type { DatabaseConfig } from "./db/open-database.js";
+
+/** An OIDC issuer whose ID tokens are accepted as credentials. */
+export interface OidcIssuer {
+  issuer: string;
+  audience: string;
+  jwksUri: string;
+}
+
+/** Every server setting, explicit (no globals). See README "Server configuration". */
+export interface ServerOptions {
+  /** Data directory: SQLite file and key files. */
+  dataDir: string;
+  /** Defaults to SQLite at <dataDir>/modelvault.sqlite. */
+  database?: DatabaseConfig;
+  host?: string;
+  port?: number;
+  /** Serve HTTPS directly with these PEM files. */
+  tls?: { certFile: string; keyFile: string };
+  /**
+   * The externally visible origin (scheme://host[:port]), used as the license `iss` and to
+   * check DPoP `htu`. Behind a TLS proxy, set it to the proxy's public origin.
+   */
+  publicUrl?: string;
+  /** Browser origins allowed by CORS. */
+  corsOrigins?: string[];
+  oidc?: OidcIssuer[];
+  /** Request body limit in bytes (default 64 KiB). */
+  maxBodyBytes?: number;
+  /** DPoP proof iat acceptance window, seconds either side (default 60). */
+  dpopWindowSeconds?: number;
+  /** Per-principal requests per minute (default 600) and failed authentications per IP per minute (default 20). */
+  rateLimits?: { perPrincipalPerMinute?: number; authFailuresPerMinute?: number };
+  /** Anomaly thresholds per minute: requests per principal (spike) and denials per principal (burst). */
+  anomalyThresholds?: { requestSpikePerMinute?: number; denialBurstPerMinute?: number };
+  /** Write a signed audit checkpoint every N entries (default 100). */
+  checkpointEvery?: number;
+  /** Grace period for in-flight requests on shutdown, ms (default 10 s). */
+  shutdownGraceMs?: number;
+  /** Environment for key overrides (MODELVAULT_LICENSE_KEY, MODELVAULT_KEK, …). */
+  env?: Record<string, string | undefined>;
+  /** Clock in seconds; tests inject one. */
+  now?: () => number;
+  /** Log sink (one JSON object per call); default stdout. */
+  log?: (entry: Record<string, unknown>) => void;
+}
+
+export type ResolvedOptions = Required<Omit<ServerOptions, "tls" | "publicUrl">> &
+  Pick<ServerOptions, "tls" | "publicUrl">;
+
+export function resolveOptions(o: ServerOptions): ResolvedOptions {
+  return {
+    database: { kind: "sqlite", file: join(o.dataDir, "modelvault.sqlite") },
+    host: "127.0.0.1",
+    port: 8787,
+    corsOrigins: [],
+    oidc: [],
+    maxBodyBytes: 64 * 1024,
+    dpopWindowSeconds: 60,
+    checkpointEvery: 100,
+    shutdownGraceMs: 10_000,
+    env: {},
+    now: () => Math.floor(Date.now() / 1000),
+    log: (entry) => process.stdout.write(`${JSON.stringify(entry)}\n`),
+    ...o,
+    rateLimits: { perPrincipalPerMinute: 600, authFailuresPerMinute: 20, ...o.rateLimits },
+    anomalyThresholds: { requestSpikePerMinute: 300, denialBurstPerMinute: 10, ...o.anomalyThresholds },
+  };
+}

@@ -1,0 +1,140 @@
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { createServer as createHttpsServer } from "node:https";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { serve } from "@hono/node-server";
+import { writeCheckpoint } from "./audit/checkpoints.js";
+import { DpopNonces } from "./auth/dpop-nonce.js";
+import type { ServerContext } from "./context.js";
+import { type Db, openDatabase, withTransaction } from "./db/open-database.js";
+import { createApp } from "./http/app.js";
+import { loadServerKeys } from "./keys/server-keys.js";
+import { Logger } from "./monitoring/logger.js";
+import { Metrics } from "./monitoring/metrics.js";
+import { resolveOptions, type ServerOptions } from "./options.js";
+
+export interface RunningServer {
+  /** The base URL it listens on, e.g. http://127.0.0.1:8787. */
+  url: string;
+  ctx: ServerContext;
+  /** Graceful stop: refuse new requests, finish in-flight ones, checkpoint the audit log, close the database. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** The DPoP nonce secret, shared by every instance through the database. */
+async function nonceSecret(db: Db): Promise<Buffer> {
+  await db.kysely
+    .insertInto("server_secrets")
+    .values({ name: "dpop-nonce", value: randomBytes(32).toString("base64url") })
+    .onConflict((oc) => oc.column("name").doNothing())
+    .execute();
+  const row = await db.kysely
+    .selectFrom("server_secrets")
+    .select("value")
+    .where("name", "=", "dpop-nonce")
+    .executeTakeFirstOrThrow();
+  return Buffer.from(row.value, "base64url");
+}
+
+/** Builds the server context (database, keys, metrics) without listening; tests use it with app.request(). */
+export async function createServerContext(options: ServerOptions): Promise<ServerContext> {
+  const o = resolveOptions(options);
+  await mkdir(o.dataDir, { recursive: true, mode: 0o700 });
+  const db = await openDatabase(o.database);
+  let keys = await loadServerKeys({ dir: join(o.dataDir, "keys"), env: o.env });
+  const issuer = (o.publicUrl ?? `${o.tls ? "https" : "http"}://${o.host}:${o.port}`).replace(/\/$/, "");
+  return {
+    db,
+    get keys() {
+      return keys;
+    },
+    setKeys(k) {
+      keys = k;
+    },
+    options: o,
+    issuer,
+    nonces: new DpopNonces(await nonceSecret(db), o.now),
+    metrics: new Metrics(),
+    logger: new Logger(o.log),
+    now: o.now,
+  };
+}
+
+/**
+ * Starts the license server: HTTPS when given a certificate, else HTTP (meant for localhost or
+ * behind a TLS proxy). Tight header and request timeouts cut slow clients off.
+ */
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const ctx = await createServerContext(options);
+  const o = ctx.options;
+  const state = { draining: false };
+  const app = createApp(ctx, state);
+  let checkpointAt = 0;
+  const server = serve({
+    fetch: app.fetch,
+    hostname: o.host,
+    port: o.port,
+    ...(o.tls
+      ? {
+          createServer: createHttpsServer,
+          serverOptions: { cert: readFileSync(o.tls.certFile), key: readFileSync(o.tls.keyFile) },
+        }
+      : {}),
+  });
+  const http = server as unknown as import("node:http").Server;
+  http.headersTimeout = 10_000;
+  http.requestTimeout = 30_000;
+  http.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    if (http.listening) resolve();
+    http.once("listening", () => resolve());
+    http.once("error", reject);
+  });
+  const address = http.address() as AddressInfo;
+  const url = `${o.tls ? "https" : "http"}://${o.host}:${address.port}`;
+  if (!o.publicUrl && o.port === 0) (ctx as { issuer: string }).issuer = url;
+  // Periodic checkpoints: every `checkpointEvery` entries, checked every few seconds.
+  const timer = setInterval(async () => {
+    const head = await ctx.db.kysely
+      .selectFrom("audit_head")
+      .select("seq")
+      .executeTakeFirst()
+      .catch(() => undefined);
+    if (head && head.seq - checkpointAt >= o.checkpointEvery) {
+      checkpointAt = head.seq;
+      await withTransaction(ctx.db, (tx) =>
+        writeCheckpoint(tx, ctx.keys.current, ctx.issuer, ctx.now()),
+      ).catch(() => undefined);
+    }
+  }, 2000);
+  timer.unref();
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    ctx,
+    close() {
+      closing ??= (async () => {
+        state.draining = true;
+        clearInterval(timer);
+        await new Promise<void>((resolve) => {
+          const force = setTimeout(() => {
+            http.closeAllConnections();
+            resolve();
+          }, o.shutdownGraceMs);
+          http.close(() => {
+            clearTimeout(force);
+            resolve();
+          });
+          http.closeIdleConnections();
+        });
+        await withTransaction(ctx.db, (tx) =>
+          writeCheckpoint(tx, ctx.keys.current, ctx.issuer, ctx.now()),
+        ).catch(() => undefined);
+        await ctx.db.close();
+      })();
+      return closing;
+    },
+  };
+}
