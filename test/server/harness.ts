@@ -23,6 +23,9 @@ export class TestClock {
   }
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: response bodies are free-form JSON in tests
+type Json = any;
+
 export interface Harness {
   server: RunningServer;
   url: string;
@@ -36,7 +39,7 @@ export interface Harness {
     token?: string,
     body?: unknown,
     headers?: Record<string, string>,
-  ): Promise<{ status: number; body: any; headers: Headers }>;
+  ): Promise<{ status: number; body: Json; headers: Headers }>;
   principal(name: string, roles: string[]): Promise<{ id: string; token: string }>;
 }
 
@@ -118,10 +121,10 @@ export async function registerDigits(h: Harness, publisherToken: string, version
 export class TestDevice {
   nonce: string | undefined;
   private constructor(
-    public sign: CryptoKeyPair,
+    public sign: { publicKey: CryptoKey; privateKey: CryptoKey },
     public signJwk: EcJwk,
     public jkt: string,
-    public agree: CryptoKeyPair,
+    public agree: { publicKey: CryptoKey; privateKey: CryptoKey },
     public agreeJwk: EcJwk,
     public akt: string,
   ) {}

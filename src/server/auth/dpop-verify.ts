@@ -61,8 +61,7 @@ export async function verifyDpop(
   if (header.alg !== "ES256") throw invalid("alg must be ES256");
   const jwk = header.jwk as Partial<EcJwk> | undefined;
   if (
-    !jwk ||
-    jwk.kty !== "EC" ||
+    jwk?.kty !== "EC" ||
     jwk.crv !== "P-256" ||
     "d" in jwk ||
     typeof jwk.x !== "string" ||

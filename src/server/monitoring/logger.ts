@@ -6,6 +6,7 @@
 export type LogSink = (entry: Record<string, unknown>) => void;
 
 // C0/C1 controls, DEL, and the bidi overrides/isolates that can reorder a log line on screen.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 export function sanitize(value: unknown): unknown {

@@ -31,9 +31,7 @@ export class Metrics {
       h = { counts: BUCKETS.map(() => 0), sum: 0, count: 0 };
       this.durations.set(k, h);
     }
-    BUCKETS.forEach((b, i) => {
-      if (seconds <= b) (h.counts[i] as number)++;
-    });
+    for (const [i, b] of BUCKETS.entries()) if (seconds <= b) h.counts[i] = (h.counts[i] as number) + 1;
     h.sum += seconds;
     h.count++;
   }
@@ -47,9 +45,9 @@ export class Metrics {
     lines.push("# HELP modelvault_http_request_duration_seconds Request latency by route.");
     lines.push("# TYPE modelvault_http_request_duration_seconds histogram");
     for (const [k, h] of this.durations) {
-      BUCKETS.forEach((b, i) =>
-        lines.push(`modelvault_http_request_duration_seconds_bucket{${k},le="${b}"} ${h.counts[i]}`),
-      );
+      for (const [i, b] of BUCKETS.entries()) {
+        lines.push(`modelvault_http_request_duration_seconds_bucket{${k},le="${b}"} ${h.counts[i]}`);
+      }
       lines.push(`modelvault_http_request_duration_seconds_bucket{${k},le="+Inf"} ${h.count}`);
       lines.push(`modelvault_http_request_duration_seconds_sum{${k}} ${h.sum}`);
       lines.push(`modelvault_http_request_duration_seconds_count{${k}} ${h.count}`);
