@@ -1,6 +1,7 @@
 import { isModelVaultError } from "../core/errors.js";
 import type { CliIo } from "./io.js";
 import { keygenCommand, packCommand, verifyCommand } from "./pack-commands.js";
+import { adminCommand, auditCommand, grantCommand, registerCommand, revokeCommand, serveCommand } from "./server-commands.js";
 import { type Args, parse } from "./parse.js";
 
 type Command = {
@@ -33,6 +34,31 @@ const COMMANDS: Record<string, Command> = {
     help: "verify DIR --publisher-key JWK [--recipient-key JWK [--extract DIR]]",
     options: { "publisher-key": "string", "recipient-key": "string", extract: "string" },
     run: verifyCommand,
+  },
+  serve: {
+    help: "serve [--data DIR] [--host H] [--port P] [--public-url URL] [--tls-cert PEM --tls-key PEM] [--postgres URL] [--cors ORIGINS]",
+    options: { data: "string", host: "string", port: "string", "public-url": "string", "tls-cert": "string", "tls-key": "string", postgres: "string", cors: "string" },
+    run: serveCommand,
+  },
+  admin: {
+    help: "admin principal create --name N [--roles a,b] | principal list | principal roles ID --roles a,b | key create|revoke ID | publisher-key add JWK | signing-key rotate",
+    options: { name: "string", roles: "string" },
+    run: adminCommand,
+  },
+  register: { help: "register DIR   (a packed model: manifest.jws + content-key.jwe)", options: {}, run: registerCommand },
+  grant: {
+    help: "grant --principal ID --model ID --quota N [--period S] [--allowance N] [--devices N] [--ttl S] [--offline S] [--scopes infer,offline] [--days D] [--min-version N] [--max-version N]",
+    options: {
+      principal: "string", model: "string", quota: "string", period: "string", allowance: "string", devices: "string",
+      ttl: "string", offline: "string", scopes: "string", days: "string", "min-version": "string", "max-version": "string",
+    },
+    run: grantCommand,
+  },
+  revoke: { help: "revoke entitlement|device|license ID", options: {}, run: revokeCommand },
+  audit: {
+    help: "audit verify (--db FILE | --export FILE) --jwks FILE [--checkpoints FILE] | audit export --db FILE | audit tail [--n N]",
+    options: { db: "string", export: "string", jwks: "string", checkpoints: "string", n: "string" },
+    run: auditCommand,
   },
 };
 

@@ -109,6 +109,7 @@ export async function verifyLicenseToken(token: string, o: LicenseVerifyOptions)
   }
   const claims = payload as unknown as LicenseClaims;
   const wellFormed =
+    [claims.exp, claims.iat, claims.nbf].every((t) => Number.isSafeInteger(t) && t >= 0) &&
     typeof claims.cnf?.jkt === "string" &&
     typeof claims.mdl?.id === "string" &&
     Number.isSafeInteger(claims.mdl?.version) &&

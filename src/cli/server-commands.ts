@@ -1,0 +1,153 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import SqliteDatabase from "better-sqlite3";
+import type { JSONWebKeySet } from "jose";
+import { ModelVaultError } from "../core/errors.js";
+import type { AuditEntry } from "../server/audit/audit-chain.js";
+import { verifyAuditLog } from "../server/audit/verify-audit.js";
+import { bootstrapAdmin } from "../server/bootstrap.js";
+import { startServer } from "../server/start-server.js";
+import { api } from "./api-client.js";
+import type { CliIo } from "./io.js";
+import { type Args, optional, required } from "./parse.js";
+
+/** `modelvault serve`: runs until SIGINT/SIGTERM, then shuts down gracefully. */
+export async function serveCommand(args: Args, io: CliIo): Promise<void> {
+  const dataDir = optional(args, "data") ?? ".data/server";
+  const cert = optional(args, "tls-cert");
+  const key = optional(args, "tls-key");
+  const pg = optional(args, "postgres") ?? io.env.MODELVAULT_DATABASE_URL;
+  const server = await startServer({
+    dataDir,
+    host: optional(args, "host") ?? "127.0.0.1",
+    port: Number(optional(args, "port") ?? 8787),
+    ...(cert && key ? { tls: { certFile: cert, keyFile: key } } : {}),
+    ...(optional(args, "public-url") ? { publicUrl: optional(args, "public-url") } : {}),
+    ...(pg ? { database: { kind: "postgres" as const, url: pg } } : {}),
+    corsOrigins: (optional(args, "cors") ?? "").split(",").filter(Boolean),
+    env: io.env,
+  });
+  const boot = await bootstrapAdmin(server.ctx);
+  io.err(`modelvault license server on ${server.url} (data in ${dataDir}${pg ? ", PostgreSQL" : ", SQLite"})`);
+  if (boot) {
+    io.err("Bootstrap admin API key (shown once; store it now, it is kept only as a hash):");
+    io.out(boot.token);
+  }
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+  io.err("shutting down: finishing in-flight requests, checkpointing the audit log");
+  await server.close();
+}
+
+export async function adminCommand(args: Args, io: CliIo): Promise<void> {
+  const [what, verb, target] = args.positionals;
+  if (what === "principal" && verb === "create") {
+    const roles = (optional(args, "roles") ?? "").split(",").filter(Boolean);
+    const p = await api(io, "POST", "/v1/admin/principals", { name: required(args, "name"), roles });
+    io.out(String(p.id));
+  } else if (what === "principal" && verb === "list") {
+    io.out(JSON.stringify((await api(io, "GET", "/v1/admin/principals")).principals, null, 2));
+  } else if (what === "principal" && verb === "roles" && target) {
+    await api(io, "PUT", `/v1/admin/principals/${encodeURIComponent(target)}/roles`, { roles: required(args, "roles").split(",").filter(Boolean) });
+    io.out(`roles of ${target} set`);
+  } else if (what === "key" && verb === "create" && target) {
+    const k = await api(io, "POST", `/v1/admin/principals/${encodeURIComponent(target)}/api-keys`);
+    io.err(`API key ${k.id} for ${target} (shown once):`);
+    io.out(String(k.token));
+  } else if (what === "key" && verb === "revoke" && target) {
+    await api(io, "DELETE", `/v1/admin/api-keys/${encodeURIComponent(target)}`);
+    io.out(`revoked ${target}`);
+  } else if (what === "publisher-key" && verb === "add" && target) {
+    const r = await api(io, "POST", "/v1/admin/publisher-keys", { jwk: JSON.parse(await readFile(target, "utf8")) });
+    io.out(`trusted publisher key ${r.kid}`);
+  } else if (what === "signing-key" && verb === "rotate") {
+    io.out(JSON.stringify(await api(io, "POST", "/v1/admin/signing-keys/rotate")));
+  } else {
+    throw new ModelVaultError("ERR_CLI_USAGE", "admin principal create|list|roles, key create|revoke, publisher-key add, signing-key rotate");
+  }
+}
+
+export async function registerCommand(args: Args, io: CliIo): Promise<void> {
+  const dir = args.positionals[0];
+  if (!dir) throw new ModelVaultError("ERR_CLI_USAGE", "usage: modelvault register DIR");
+  const manifest = await readFile(join(dir, "manifest.jws"), "utf8");
+  const contentKey = await readFile(join(dir, "content-key.jwe"), "utf8");
+  const r = await api(io, "POST", "/v1/models", { manifest, contentKey });
+  io.out(`registered ${r.id} v${r.version} (manifest digest ${r.manifestDigest})`);
+}
+
+export async function grantCommand(args: Args, io: CliIo): Promise<void> {
+  const num = (name: string, fallback?: number) => {
+    const v = optional(args, name);
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!Number.isSafeInteger(n)) throw new ModelVaultError("ERR_CLI_USAGE", `--${name} must be an integer`);
+    return n;
+  };
+  const days = num("days", 30) as number;
+  const r = await api(io, "POST", "/v1/entitlements", {
+    principalId: required(args, "principal"),
+    modelId: required(args, "model"),
+    ...(num("min-version") !== undefined ? { minVersion: num("min-version") } : {}),
+    ...(num("max-version") !== undefined ? { maxVersion: num("max-version") } : {}),
+    scopes: (optional(args, "scopes") ?? "infer").split(",").filter(Boolean),
+    quota: num("quota"),
+    periodSeconds: num("period", 86400),
+    ...(num("allowance") !== undefined ? { licenseAllowance: num("allowance") } : {}),
+    maxDevices: num("devices", 1),
+    licenseTtlSeconds: num("ttl", 900),
+    offlineSeconds: num("offline", 0),
+    expiresAt: Math.floor(Date.now() / 1000) + days * 86400,
+  });
+  io.out(String(r.id));
+}
+
+export async function revokeCommand(args: Args, io: CliIo): Promise<void> {
+  const [kind, target] = args.positionals;
+  const paths: Record<string, string> = { entitlement: "entitlements", device: "devices", license: "licenses" };
+  if (!kind || !target || !paths[kind]) throw new ModelVaultError("ERR_CLI_USAGE", "usage: modelvault revoke entitlement|device|license ID");
+  await api(io, "POST", `/v1/${paths[kind]}/${encodeURIComponent(target)}/revoke`);
+  io.out(`revoked ${kind} ${target}`);
+}
+
+/** Reads entries and checkpoints from a SQLite file, or from an export made by `audit export`. */
+async function loadAudit(args: Args): Promise<{ entries: AuditEntry[]; checkpoints: string[] }> {
+  const db = optional(args, "db");
+  const file = optional(args, "export");
+  if (db) {
+    const sqlite = new SqliteDatabase(db, { readonly: true, fileMustExist: true });
+    try {
+      const entries = sqlite.prepare("select * from audit_log order by seq").all() as AuditEntry[];
+      const checkpoints = (sqlite.prepare("select token from audit_checkpoints order by size").all() as { token: string }[]).map((r) => r.token);
+      return { entries, checkpoints };
+    } finally {
+      sqlite.close();
+    }
+  }
+  if (file) return JSON.parse(await readFile(file, "utf8"));
+  throw new ModelVaultError("ERR_CLI_USAGE", "give --db FILE (SQLite) or --export FILE");
+}
+
+export async function auditCommand(args: Args, io: CliIo): Promise<void> {
+  const verb = args.positionals[0];
+  if (verb === "verify") {
+    const { entries, checkpoints } = await loadAudit(args);
+    const extra = optional(args, "checkpoints");
+    const external = extra ? (JSON.parse(await readFile(extra, "utf8")) as string[]) : [];
+    const jwks = JSON.parse(await readFile(required(args, "jwks"), "utf8")) as JSONWebKeySet;
+    const report = await verifyAuditLog(entries, [...checkpoints, ...external], jwks);
+    io.out(`ok: ${report.entries} entries chain correctly; ${report.checkpoints} checkpoints verify (latest covers ${report.latestCheckpoint ?? 0})`);
+  } else if (verb === "export") {
+    const { entries, checkpoints } = await loadAudit(args);
+    io.out(JSON.stringify({ entries, checkpoints }));
+  } else if (verb === "tail") {
+    const n = Number(optional(args, "n") ?? 20);
+    const all = (await api(io, "GET", "/v1/audit?limit=1000")).entries as AuditEntry[];
+    for (const e of all.slice(-n)) io.out(`${e.seq}\t${new Date(e.at * 1000).toISOString()}\t${e.actor}\t${e.action}\t${e.outcome}\t${e.subject}\t${e.detail}`);
+  } else {
+    throw new ModelVaultError("ERR_CLI_USAGE", "usage: modelvault audit verify|export (--db FILE | --export FILE) [--jwks FILE] | audit tail [--n N]");
+  }
+}

@@ -1,0 +1,29 @@
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { afterAll } from "vitest";
+import type { DatabaseConfig } from "../../src/server/db/open-database.js";
+
+/** Set to run the suites against PostgreSQL too, e.g. postgres://modelvault:modelvault@127.0.0.1:5432/modelvault */
+export const PG_URL = process.env.MODELVAULT_TEST_PG_URL;
+
+/** A fresh, empty PostgreSQL database for one test file, dropped afterwards. */
+export async function freshPostgres(): Promise<DatabaseConfig> {
+  if (!PG_URL) throw new Error("MODELVAULT_TEST_PG_URL is not set");
+  const name = `mv_test_${randomBytes(6).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: PG_URL });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const url = new URL(PG_URL);
+  url.pathname = `/${name}`;
+  afterAll(async () => {
+    const c = new pg.Client({ connectionString: PG_URL });
+    await c.connect();
+    await c.query(`drop database if exists ${name} with (force)`);
+    await c.end();
+  });
+  return { kind: "postgres", url: url.toString(), poolSize: 20 };
+}
+
+/** The dialects to run a suite against: SQLite always, PostgreSQL when configured. */
+export const DIALECTS: ("sqlite" | "postgres")[] = PG_URL ? ["sqlite", "postgres"] : ["sqlite"];
