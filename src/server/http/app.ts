@@ -54,6 +54,8 @@ export function createApp(ctx: ServerContext, state: { draining: boolean }): Hon
     } else {
       await next();
     }
+    // While draining, close each connection after its response instead of keeping it alive.
+    if (state.draining) c.res.headers.set("Connection", "close");
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) c.res.headers.set(k, v);
     if (ctx.options.tls) c.res.headers.set("Strict-Transport-Security", "max-age=31536000");
     if (!c.res.headers.has("Cache-Control")) c.res.headers.set("Cache-Control", "no-store");
