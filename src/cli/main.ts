@@ -1,8 +1,15 @@
 import { isModelVaultError } from "../core/errors.js";
 import type { CliIo } from "./io.js";
 import { keygenCommand, packCommand, verifyCommand } from "./pack-commands.js";
-import { adminCommand, auditCommand, grantCommand, registerCommand, revokeCommand, serveCommand } from "./server-commands.js";
 import { type Args, parse } from "./parse.js";
+import {
+  adminCommand,
+  auditCommand,
+  grantCommand,
+  registerCommand,
+  revokeCommand,
+  serveCommand,
+} from "./server-commands.js";
 
 type Command = {
   options: Record<string, "string" | "boolean">;
@@ -37,7 +44,16 @@ const COMMANDS: Record<string, Command> = {
   },
   serve: {
     help: "serve [--data DIR] [--host H] [--port P] [--public-url URL] [--tls-cert PEM --tls-key PEM] [--postgres URL] [--cors ORIGINS]",
-    options: { data: "string", host: "string", port: "string", "public-url": "string", "tls-cert": "string", "tls-key": "string", postgres: "string", cors: "string" },
+    options: {
+      data: "string",
+      host: "string",
+      port: "string",
+      "public-url": "string",
+      "tls-cert": "string",
+      "tls-key": "string",
+      postgres: "string",
+      cors: "string",
+    },
     run: serveCommand,
   },
   admin: {
@@ -45,12 +61,26 @@ const COMMANDS: Record<string, Command> = {
     options: { name: "string", roles: "string" },
     run: adminCommand,
   },
-  register: { help: "register DIR   (a packed model: manifest.jws + content-key.jwe)", options: {}, run: registerCommand },
+  register: {
+    help: "register DIR   (a packed model: manifest.jws + content-key.jwe)",
+    options: {},
+    run: registerCommand,
+  },
   grant: {
     help: "grant --principal ID --model ID --quota N [--period S] [--allowance N] [--devices N] [--ttl S] [--offline S] [--scopes infer,offline] [--days D] [--min-version N] [--max-version N]",
     options: {
-      principal: "string", model: "string", quota: "string", period: "string", allowance: "string", devices: "string",
-      ttl: "string", offline: "string", scopes: "string", days: "string", "min-version": "string", "max-version": "string",
+      principal: "string",
+      model: "string",
+      quota: "string",
+      period: "string",
+      allowance: "string",
+      devices: "string",
+      ttl: "string",
+      offline: "string",
+      scopes: "string",
+      days: "string",
+      "min-version": "string",
+      "max-version": "string",
     },
     run: grantCommand,
   },

@@ -28,7 +28,9 @@ export async function serveCommand(args: Args, io: CliIo): Promise<void> {
     env: io.env,
   });
   const boot = await bootstrapAdmin(server.ctx);
-  io.err(`modelvault license server on ${server.url} (data in ${dataDir}${pg ? ", PostgreSQL" : ", SQLite"})`);
+  io.err(
+    `modelvault license server on ${server.url} (data in ${dataDir}${pg ? ", PostgreSQL" : ", SQLite"})`,
+  );
   if (boot) {
     io.err("Bootstrap admin API key (shown once; store it now, it is kept only as a hash):");
     io.out(boot.token);
@@ -51,7 +53,9 @@ export async function adminCommand(args: Args, io: CliIo): Promise<void> {
   } else if (what === "principal" && verb === "list") {
     io.out(JSON.stringify((await api(io, "GET", "/v1/admin/principals")).principals, null, 2));
   } else if (what === "principal" && verb === "roles" && target) {
-    await api(io, "PUT", `/v1/admin/principals/${encodeURIComponent(target)}/roles`, { roles: required(args, "roles").split(",").filter(Boolean) });
+    await api(io, "PUT", `/v1/admin/principals/${encodeURIComponent(target)}/roles`, {
+      roles: required(args, "roles").split(",").filter(Boolean),
+    });
     io.out(`roles of ${target} set`);
   } else if (what === "key" && verb === "create" && target) {
     const k = await api(io, "POST", `/v1/admin/principals/${encodeURIComponent(target)}/api-keys`);
@@ -61,12 +65,17 @@ export async function adminCommand(args: Args, io: CliIo): Promise<void> {
     await api(io, "DELETE", `/v1/admin/api-keys/${encodeURIComponent(target)}`);
     io.out(`revoked ${target}`);
   } else if (what === "publisher-key" && verb === "add" && target) {
-    const r = await api(io, "POST", "/v1/admin/publisher-keys", { jwk: JSON.parse(await readFile(target, "utf8")) });
+    const r = await api(io, "POST", "/v1/admin/publisher-keys", {
+      jwk: JSON.parse(await readFile(target, "utf8")),
+    });
     io.out(`trusted publisher key ${r.kid}`);
   } else if (what === "signing-key" && verb === "rotate") {
     io.out(JSON.stringify(await api(io, "POST", "/v1/admin/signing-keys/rotate")));
   } else {
-    throw new ModelVaultError("ERR_CLI_USAGE", "admin principal create|list|roles, key create|revoke, publisher-key add, signing-key rotate");
+    throw new ModelVaultError(
+      "ERR_CLI_USAGE",
+      "admin principal create|list|roles, key create|revoke, publisher-key add, signing-key rotate",
+    );
   }
 }
 
@@ -107,8 +116,13 @@ export async function grantCommand(args: Args, io: CliIo): Promise<void> {
 
 export async function revokeCommand(args: Args, io: CliIo): Promise<void> {
   const [kind, target] = args.positionals;
-  const paths: Record<string, string> = { entitlement: "entitlements", device: "devices", license: "licenses" };
-  if (!kind || !target || !paths[kind]) throw new ModelVaultError("ERR_CLI_USAGE", "usage: modelvault revoke entitlement|device|license ID");
+  const paths: Record<string, string> = {
+    entitlement: "entitlements",
+    device: "devices",
+    license: "licenses",
+  };
+  if (!kind || !target || !paths[kind])
+    throw new ModelVaultError("ERR_CLI_USAGE", "usage: modelvault revoke entitlement|device|license ID");
   await api(io, "POST", `/v1/${paths[kind]}/${encodeURIComponent(target)}/revoke`);
   io.out(`revoked ${kind} ${target}`);
 }
@@ -121,7 +135,9 @@ async function loadAudit(args: Args): Promise<{ entries: AuditEntry[]; checkpoin
     const sqlite = new SqliteDatabase(db, { readonly: true, fileMustExist: true });
     try {
       const entries = sqlite.prepare("select * from audit_log order by seq").all() as AuditEntry[];
-      const checkpoints = (sqlite.prepare("select token from audit_checkpoints order by size").all() as { token: string }[]).map((r) => r.token);
+      const checkpoints = (
+        sqlite.prepare("select token from audit_checkpoints order by size").all() as { token: string }[]
+      ).map((r) => r.token);
       return { entries, checkpoints };
     } finally {
       sqlite.close();
@@ -139,15 +155,23 @@ export async function auditCommand(args: Args, io: CliIo): Promise<void> {
     const external = extra ? (JSON.parse(await readFile(extra, "utf8")) as string[]) : [];
     const jwks = JSON.parse(await readFile(required(args, "jwks"), "utf8")) as JSONWebKeySet;
     const report = await verifyAuditLog(entries, [...checkpoints, ...external], jwks);
-    io.out(`ok: ${report.entries} entries chain correctly; ${report.checkpoints} checkpoints verify (latest covers ${report.latestCheckpoint ?? 0})`);
+    io.out(
+      `ok: ${report.entries} entries chain correctly; ${report.checkpoints} checkpoints verify (latest covers ${report.latestCheckpoint ?? 0})`,
+    );
   } else if (verb === "export") {
     const { entries, checkpoints } = await loadAudit(args);
     io.out(JSON.stringify({ entries, checkpoints }));
   } else if (verb === "tail") {
     const n = Number(optional(args, "n") ?? 20);
     const all = (await api(io, "GET", "/v1/audit?limit=1000")).entries as AuditEntry[];
-    for (const e of all.slice(-n)) io.out(`${e.seq}\t${new Date(e.at * 1000).toISOString()}\t${e.actor}\t${e.action}\t${e.outcome}\t${e.subject}\t${e.detail}`);
+    for (const e of all.slice(-n))
+      io.out(
+        `${e.seq}\t${new Date(e.at * 1000).toISOString()}\t${e.actor}\t${e.action}\t${e.outcome}\t${e.subject}\t${e.detail}`,
+      );
   } else {
-    throw new ModelVaultError("ERR_CLI_USAGE", "usage: modelvault audit verify|export (--db FILE | --export FILE) [--jwks FILE] | audit tail [--n N]");
+    throw new ModelVaultError(
+      "ERR_CLI_USAGE",
+      "usage: modelvault audit verify|export (--db FILE | --export FILE) [--jwks FILE] | audit tail [--n N]",
+    );
   }
 }

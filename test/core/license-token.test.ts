@@ -38,11 +38,19 @@ beforeAll(async () => {
   };
 });
 
-const sign = (c: Record<string, unknown>, header: Record<string, unknown> = {}, k: CryptoKey | Uint8Array = key) =>
-  new SignJWT(c).setProtectedHeader({ alg: "ES256", typ: TYP.license, kid, ...header } as never).sign(k);
+const sign = (
+  c: Record<string, unknown>,
+  header: Record<string, unknown> = {},
+  k: CryptoKey | Uint8Array = key,
+) => new SignJWT(c).setProtectedHeader({ alg: "ES256", typ: TYP.license, kid, ...header } as never).sign(k);
 const at = (t: number) => new Date(t * 1000);
 const codeOf = (token: string, t = NOW, deviceJkt?: string) =>
-  verifyLicenseToken(token, { jwks, issuer: ISS, currentDate: at(t), ...(deviceJkt ? { deviceJkt } : {}) }).then(
+  verifyLicenseToken(token, {
+    jwks,
+    issuer: ISS,
+    currentDate: at(t),
+    ...(deviceJkt ? { deviceJkt } : {}),
+  }).then(
     () => "accepted",
     (e: { code?: string }) => e.code ?? String(e),
   );
@@ -58,14 +66,21 @@ describe("license JWT verification", () => {
   it.each(["none", "None", "nOnE", "", undefined])("refuses alg %s", async (alg) => {
     const header: Record<string, unknown> = { typ: TYP.license, kid };
     if (alg !== undefined) header.alg = alg;
-    for (const sig of ["", "AAAA"]) expect(await codeOf(`${b64(header)}.${b64(claims)}.${sig}`)).toBe("ERR_LICENSE_INVALID");
+    for (const sig of ["", "AAAA"])
+      expect(await codeOf(`${b64(header)}.${b64(claims)}.${sig}`)).toBe("ERR_LICENSE_INVALID");
   });
 
   it("refuses HS256 keyed with the server's public key (JWK JSON, PEM-ish, raw point)", async () => {
-    const secrets = [utf8(JSON.stringify(pub)), utf8(`-----BEGIN PUBLIC KEY-----${pub.x}${pub.y}-----END PUBLIC KEY-----`), new Uint8Array([4, ...fromBase64Url(pub.x), ...fromBase64Url(pub.y)])];
+    const secrets = [
+      utf8(JSON.stringify(pub)),
+      utf8(`-----BEGIN PUBLIC KEY-----${pub.x}${pub.y}-----END PUBLIC KEY-----`),
+      new Uint8Array([4, ...fromBase64Url(pub.x), ...fromBase64Url(pub.y)]),
+    ];
     for (const alg of ["HS256", "HS384", "HS512"]) {
       for (const s of secrets) {
-        const token = await new CompactSign(utf8(JSON.stringify(claims))).setProtectedHeader({ alg, typ: TYP.license, kid }).sign(s);
+        const token = await new CompactSign(utf8(JSON.stringify(claims)))
+          .setProtectedHeader({ alg, typ: TYP.license, kid })
+          .sign(s);
         expect(await codeOf(token)).toBe("ERR_LICENSE_INVALID");
       }
     }
@@ -76,14 +91,21 @@ describe("license JWT verification", () => {
     const attacker = await generateKeyPair("ES256");
     expect(await codeOf(await sign({ ...claims }, {}, attacker.privateKey))).toBe("ERR_LICENSE_INVALID");
     const attackerJwk = await exportJWK(attacker.publicKey);
-    for (const extra of [{ jku: "http://127.0.0.1:1/jwks" }, { x5u: "http://127.0.0.1:1/x" }, { jwk: attackerJwk }]) {
+    for (const extra of [
+      { jku: "http://127.0.0.1:1/jwks" },
+      { x5u: "http://127.0.0.1:1/x" },
+      { jwk: attackerJwk },
+    ]) {
       expect(await codeOf(await sign({ ...claims }, extra, attacker.privateKey))).toBe("ERR_LICENSE_INVALID");
     }
   });
 
-  it.each([TYP.manifest, TYP.dpop, TYP.usage, TYP.checkpoint, "JWT", "at+jwt"])("refuses typ %s (only license+jwt)", async (typ) => {
-    expect(await codeOf(await sign({ ...claims }, { typ }))).toBe("ERR_LICENSE_INVALID");
-  });
+  it.each([TYP.manifest, TYP.dpop, TYP.usage, TYP.checkpoint, "JWT", "at+jwt"])(
+    "refuses typ %s (only license+jwt)",
+    async (typ) => {
+      expect(await codeOf(await sign({ ...claims }, { typ }))).toBe("ERR_LICENSE_INVALID");
+    },
+  );
 
   it("accepts application/license+jwt as the same typ", async () => {
     expect(await codeOf(await sign({ ...claims }, { typ: "application/license+jwt" }))).toBe("accepted");
@@ -104,17 +126,25 @@ describe("license JWT verification", () => {
     expect(await codeOf(future, NOW + 10)).toBe("accepted");
   });
 
-  it.each([["string", "1800000600"], ["1e309", 1e309], ["float", NOW + 0.5], ["negative", -1]])("refuses exp as %s", async (_, exp) => {
+  it.each([
+    ["string", "1800000600"],
+    ["1e309", Number.POSITIVE_INFINITY],
+    ["float", NOW + 0.5],
+    ["negative", -1],
+  ])("refuses exp as %s", async (_, exp) => {
     const token = `${b64({ alg: "ES256", typ: TYP.license, kid })}.${b64({ ...claims, exp })}`;
     const signed = await sign({ ...claims, exp } as never).catch(() => `${token}.AAAA`);
     expect(await codeOf(signed)).toMatch(/^ERR_LICENSE_(INVALID|EXPIRED)$/);
   });
 
-  it.each(["exp", "iat", "jti", "sub", "cnf", "aud", "cek", "mdl", "nbf"])("refuses a license without %s", async (claim) => {
-    const c: Record<string, unknown> = { ...claims };
-    delete c[claim];
-    expect(await codeOf(await sign(c))).toBe("ERR_LICENSE_INVALID");
-  });
+  it.each(["exp", "iat", "jti", "sub", "cnf", "aud", "cek", "mdl", "nbf"])(
+    "refuses a license without %s",
+    async (claim) => {
+      const c: Record<string, unknown> = { ...claims };
+      delete c[claim];
+      expect(await codeOf(await sign(c))).toBe("ERR_LICENSE_INVALID");
+    },
+  );
 
   it("checks the signature before the claims: a forged expired token is invalid, not expired", async () => {
     const attacker = await generateKeyPair("ES256");
@@ -124,7 +154,9 @@ describe("license JWT verification", () => {
 
   it("refuses a tampered payload", async () => {
     const [h, , s] = (await sign({ ...claims })).split(".");
-    expect(await codeOf(`${h}.${b64({ ...claims, quota: { allowance: 1e9, periodEnd: NOW } })}.${s}`)).toBe("ERR_LICENSE_INVALID");
+    expect(await codeOf(`${h}.${b64({ ...claims, quota: { allowance: 1e9, periodEnd: NOW } })}.${s}`)).toBe(
+      "ERR_LICENSE_INVALID",
+    );
   });
 
   it("refuses crit, oversized tokens and JWE-shaped input", async () => {

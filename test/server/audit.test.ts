@@ -13,7 +13,8 @@ let copies = 0;
 
 beforeAll(async () => {
   h = await startHarness();
-  for (let i = 0; i < 8; i++) await h.call("POST", "/v1/admin/principals", h.admin, { name: `p${i}`, roles: ["client"] });
+  for (let i = 0; i < 8; i++)
+    await h.call("POST", "/v1/admin/principals", h.admin, { name: `p${i}`, roles: ["client"] });
   expect((await h.call("POST", "/v1/audit/checkpoints", h.admin)).status).toBe(201);
   for (let i = 0; i < 3; i++) await h.call("POST", "/v1/admin/principals", h.admin, { name: `late${i}` });
   jwksFile = join(h.dir, "jwks.json");
@@ -23,7 +24,14 @@ beforeAll(async () => {
   // The checkpoints an auditor kept elsewhere.
   const sqlite = new SqliteDatabase(dbFile, { readonly: true });
   exported = join(h.dir, "kept-checkpoints.json");
-  await writeFile(exported, JSON.stringify((sqlite.prepare("select token from audit_checkpoints").all() as { token: string }[]).map((r) => r.token)));
+  await writeFile(
+    exported,
+    JSON.stringify(
+      (sqlite.prepare("select token from audit_checkpoints").all() as { token: string }[]).map(
+        (r) => r.token,
+      ),
+    ),
+  );
   sqlite.close();
 });
 
@@ -35,7 +43,8 @@ async function tampered(sqlText: string[]): Promise<string> {
   sqlite.close();
   return file;
 }
-const verify = (file: string, extra: string[] = []) => runCli(["audit", "verify", "--db", file, "--jwks", jwksFile, ...extra]);
+const verify = (file: string, extra: string[] = []) =>
+  runCli(["audit", "verify", "--db", file, "--jwks", jwksFile, ...extra]);
 
 describe("modelvault audit verify", () => {
   it("an untouched log verifies, with its checkpoint", async () => {
@@ -85,7 +94,9 @@ describe("modelvault audit verify", () => {
     for (const row of rows) {
       const changed = { ...row, actor: row.seq === 2 ? "mallory" : row.actor, prev_hash: prev } as never;
       const hash = auditEntryHash(changed);
-      sqlite.prepare("update audit_log set actor = ?, prev_hash = ?, hash = ? where seq = ?").run((changed as { actor: string }).actor, prev, hash, row.seq);
+      sqlite
+        .prepare("update audit_log set actor = ?, prev_hash = ?, hash = ? where seq = ?")
+        .run((changed as { actor: string }).actor, prev, hash, row.seq);
       prev = hash;
     }
     sqlite.exec("delete from audit_checkpoints");

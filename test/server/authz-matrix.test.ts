@@ -29,13 +29,22 @@ describe("role × route matrix", () => {
       for (const role of ROLES) {
         const body = route.method === "POST" || route.method === "PUT" ? {} : undefined;
         const r = await h.call(route.method, path, tokens[role], body);
-        const got = r.status === 403 && r.body?.error?.code === "ERR_FORBIDDEN" ? "forbidden" : r.status === 401 ? "unauthenticated" : "allowed";
+        const got =
+          r.status === 403 && r.body?.error?.code === "ERR_FORBIDDEN"
+            ? "forbidden"
+            : r.status === 401
+              ? "unauthenticated"
+              : "allowed";
         const want = allowed.includes(role) ? "allowed" : "forbidden";
-        if (got !== want) failures.push(`${route.method} ${route.path} as ${role}: ${got} (${r.status} ${r.body?.error?.code ?? ""}), want ${want}`);
+        if (got !== want)
+          failures.push(
+            `${route.method} ${route.path} as ${role}: ${got} (${r.status} ${r.body?.error?.code ?? ""}), want ${want}`,
+          );
         if (got === "allowed") expect(r.status, `${route.method} ${route.path} as ${role}`).toBeLessThan(500);
       }
       const anonymous = await h.call(route.method, path, undefined, route.method === "GET" ? undefined : {});
-      if (anonymous.status !== 401) failures.push(`${route.method} ${route.path} without credential: ${anonymous.status}`);
+      if (anonymous.status !== 401)
+        failures.push(`${route.method} ${route.path} without credential: ${anonymous.status}`);
     }
     expect(failures).toEqual([]);
   });
@@ -43,18 +52,31 @@ describe("role × route matrix", () => {
   it("records authorization failures in the audit log", async () => {
     await h.call("GET", "/v1/audit", tokens.client);
     const audit = await h.call("GET", "/v1/audit?limit=1000", tokens.auditor);
-    expect(audit.body.entries.some((e: { action: string; outcome: string }) => e.action === "authz" && e.outcome === "denied")).toBe(true);
+    expect(
+      audit.body.entries.some(
+        (e: { action: string; outcome: string }) => e.action === "authz" && e.outcome === "denied",
+      ),
+    ).toBe(true);
   });
 
   it("enforces separation of duties on role changes", async () => {
     const p = await h.principal("sod", ["publisher"]);
-    const r = await h.call("PUT", `/v1/admin/principals/${p.id}/roles`, h.admin, { roles: ["publisher", "licensor"] });
+    const r = await h.call("PUT", `/v1/admin/principals/${p.id}/roles`, h.admin, {
+      roles: ["publisher", "licensor"],
+    });
     expect(r.status).toBe(409);
     expect(r.body.error.code).toBe("ERR_ROLE_CONFLICT");
-    const created = await h.call("POST", "/v1/admin/principals", h.admin, { name: "x", roles: ["admin", "auditor"] });
+    const created = await h.call("POST", "/v1/admin/principals", h.admin, {
+      name: "x",
+      roles: ["admin", "auditor"],
+    });
     expect(created.body.error.code).toBe("ERR_ROLE_CONFLICT");
-    const adminId = (await h.call("GET", "/v1/admin/principals", h.admin)).body.principals.find((x: { name: string }) => x.name === "bootstrap admin").id;
-    const self = await h.call("PUT", `/v1/admin/principals/${adminId}/roles`, h.admin, { roles: ["admin", "licensor"] });
+    const adminId = (await h.call("GET", "/v1/admin/principals", h.admin)).body.principals.find(
+      (x: { name: string }) => x.name === "bootstrap admin",
+    ).id;
+    const self = await h.call("PUT", `/v1/admin/principals/${adminId}/roles`, h.admin, {
+      roles: ["admin", "licensor"],
+    });
     expect(self.body.error.code).toBe("ERR_ROLE_CONFLICT");
   });
 

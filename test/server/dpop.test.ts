@@ -1,7 +1,7 @@
 import { SignJWT } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createDpopProof } from "../../src/core/dpop-proof.js";
-import { type Harness, grant, registerDigits, startHarness, TestDevice } from "./harness.js";
+import { grant, type Harness, registerDigits, startHarness, TestDevice } from "./harness.js";
 
 let h: Harness;
 let client: { id: string; token: string };
@@ -66,7 +66,8 @@ describe("DPoP proofs at POST /v1/licenses (RFC 9449)", () => {
   it("refuses a wrong htm or htu, ignoring only query, fragment and default-port spelling", async () => {
     const d = await primed();
     const url = new URL(`${h.url}/v1/licenses`);
-    for (const htm of ["GET", "post", "PUT"]) expect(code(await send(d, await d.proof(h, { htm })))).toBe("ERR_DPOP_INVALID");
+    for (const htm of ["GET", "post", "PUT"])
+      expect(code(await send(d, await d.proof(h, { htm })))).toBe("ERR_DPOP_INVALID");
     for (const htu of [
       `http://evil.example:${url.port}/v1/licenses`,
       `${url.protocol}//${url.hostname}:1/v1/licenses`,
@@ -78,7 +79,14 @@ describe("DPoP proofs at POST /v1/licenses (RFC 9449)", () => {
       expect(code(await send(d, await d.proof(h, { htu }))), htu).toBe("ERR_DPOP_INVALID");
     }
     expect(code(await send(d, await d.proof(h, { htu: `${h.url}/v1/licenses?x=1#y` })))).toBe("ok");
-    expect(code(await send(d, await d.proof(h, { htu: `${h.url.toUpperCase().replace("HTTP", "http")}/v1/licenses` })))).toBe("ok");
+    expect(
+      code(
+        await send(
+          d,
+          await d.proof(h, { htu: `${h.url.toUpperCase().replace("HTTP", "http")}/v1/licenses` }),
+        ),
+      ),
+    ).toBe("ok");
   });
 
   it("requires the server nonce; refuses stale nonces and nonces from another deployment", async () => {
@@ -91,26 +99,78 @@ describe("DPoP proofs at POST /v1/licenses (RFC 9449)", () => {
     expect(code(r)).toBe("ERR_DPOP_NONCE_REQUIRED");
     expect(r.headers.get("dpop-nonce")).not.toBe(stale);
     const other = await startHarness();
-    const foreign = (await other.call("POST", "/v1/licenses", other.admin, {})).headers.get("dpop-nonce") ?? "";
-    expect(code(await send(fresh, await fresh.proof(h, { nonce: foreign || "x".repeat(27) })))).toBe("ERR_DPOP_NONCE_REQUIRED");
+    const foreign =
+      (await other.call("POST", "/v1/licenses", other.admin, {})).headers.get("dpop-nonce") ?? "";
+    expect(code(await send(fresh, await fresh.proof(h, { nonce: foreign || "x".repeat(27) })))).toBe(
+      "ERR_DPOP_NONCE_REQUIRED",
+    );
   });
 
   it("refuses malformed proofs: typ, alg, private or symmetric jwk, two proofs, long jti, wrong key, akt", async () => {
     const d = await primed();
-    const claims = { htm: "POST", htu: `${h.url}/v1/licenses`, iat: h.clock.now(), jti: "0123456789abcdef0", akt: d.akt, nonce: d.nonce };
-    const priv = await crypto.subtle.exportKey("jwk", (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign"])).privateKey);
+    const claims = {
+      htm: "POST",
+      htu: `${h.url}/v1/licenses`,
+      iat: h.clock.now(),
+      jti: "0123456789abcdef0",
+      akt: d.akt,
+      nonce: d.nonce,
+    };
+    const priv = await crypto.subtle.exportKey(
+      "jwk",
+      (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign"])).privateKey,
+    );
     const other = await TestDevice.create();
     const cases: [string, string | string[]][] = [
-      ["typ JWT", await new SignJWT(claims).setProtectedHeader({ alg: "ES256", typ: "JWT", jwk: d.signJwk }).sign(d.sign.privateKey)],
-      ["typ license+jwt", await new SignJWT(claims).setProtectedHeader({ alg: "ES256", typ: "license+jwt", jwk: d.signJwk }).sign(d.sign.privateKey)],
-      ["alg HS256", await new SignJWT(claims).setProtectedHeader({ alg: "HS256", typ: "dpop+jwt", jwk: { kty: "oct", k: "AAAA" } }).sign(new Uint8Array(32))],
-      ["jwk with d", await new SignJWT(claims).setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk: priv as never }).sign(d.sign.privateKey)],
-      ["no jwk", await new SignJWT(claims).setProtectedHeader({ alg: "ES256", typ: "dpop+jwt" }).sign(d.sign.privateKey)],
-      ["signed by another key", await new SignJWT(claims).setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk: d.signJwk }).sign(other.sign.privateKey)],
+      [
+        "typ JWT",
+        await new SignJWT(claims)
+          .setProtectedHeader({ alg: "ES256", typ: "JWT", jwk: d.signJwk })
+          .sign(d.sign.privateKey),
+      ],
+      [
+        "typ license+jwt",
+        await new SignJWT(claims)
+          .setProtectedHeader({ alg: "ES256", typ: "license+jwt", jwk: d.signJwk })
+          .sign(d.sign.privateKey),
+      ],
+      [
+        "alg HS256",
+        await new SignJWT(claims)
+          .setProtectedHeader({ alg: "HS256", typ: "dpop+jwt", jwk: { kty: "oct", k: "AAAA" } as never })
+          .sign(new Uint8Array(32)),
+      ],
+      [
+        "jwk with d",
+        await new SignJWT(claims)
+          .setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk: priv as never })
+          .sign(d.sign.privateKey),
+      ],
+      [
+        "no jwk",
+        await new SignJWT(claims)
+          .setProtectedHeader({ alg: "ES256", typ: "dpop+jwt" })
+          .sign(d.sign.privateKey),
+      ],
+      [
+        "signed by another key",
+        await new SignJWT(claims)
+          .setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk: d.signJwk })
+          .sign(other.sign.privateKey),
+      ],
       ["two proofs", [await d.proof(h), await d.proof(h)]],
       ["jti of 200 characters", await d.proof(h, { jti: "j".repeat(200) })],
       ["jti too short", await d.proof(h, { jti: "short" })],
-      ["akt of another key", await createDpopProof(d.sign.privateKey, d.signJwk, { htm: "POST", htu: `${h.url}/v1/licenses`, akt: other.akt, iat: h.clock.now(), ...(d.nonce ? { nonce: d.nonce } : {}) })],
+      [
+        "akt of another key",
+        await createDpopProof(d.sign.privateKey, d.signJwk, {
+          htm: "POST",
+          htu: `${h.url}/v1/licenses`,
+          akt: other.akt,
+          iat: h.clock.now(),
+          ...(d.nonce ? { nonce: d.nonce } : {}),
+        }),
+      ],
       ["no proof", ""],
     ];
     for (const [name, proof] of cases) {
@@ -128,11 +188,25 @@ describe("DPoP proofs at POST /v1/licenses (RFC 9449)", () => {
     const { verifyLicenseToken } = await import("../../src/core/license-token.js");
     const jwks = (await h.call("GET", "/.well-known/jwks.json")).body;
     const b = await TestDevice.create();
-    await expect(verifyLicenseToken(r.body.license, { jwks, issuer: h.url, currentDate: new Date(h.clock.now() * 1000), deviceJkt: b.jkt })).rejects.toMatchObject({
+    await expect(
+      verifyLicenseToken(r.body.license, {
+        jwks,
+        issuer: h.url,
+        currentDate: new Date(h.clock.now() * 1000),
+        deviceJkt: b.jkt,
+      }),
+    ).rejects.toMatchObject({
       code: "ERR_LICENSE_WRONG_DEVICE",
     });
     const { cekWrapInfo, unwrapContentKeyOnDevice } = await import("../../src/core/cek-wrap.js");
     const claims = JSON.parse(Buffer.from(r.body.license.split(".")[1], "base64url").toString());
-    await expect(unwrapContentKeyOnDevice(b.agree.privateKey, claims.cek.epk, claims.cek.wrapped, cekWrapInfo(claims.jti, "digits", 1))).rejects.toThrow();
+    await expect(
+      unwrapContentKeyOnDevice(
+        b.agree.privateKey,
+        claims.cek.epk,
+        claims.cek.wrapped,
+        cekWrapInfo(claims.jti, "digits", 1),
+      ),
+    ).rejects.toThrow();
   });
 });

@@ -21,26 +21,36 @@ describe("server lifecycle", () => {
     const rotated = await h.call("POST", "/v1/admin/signing-keys/rotate", h.admin);
     expect(rotated.status).toBe(200);
     expect(jwksBefore.keys.map((k: { kid: string }) => k.kid)).toContain(rotated.body.current); // pre-published as "next"
-    const fresh = (await d.license(h, client.token, { model, manifestDigest: digest })).body.license as string;
-    const kidOf = (t: string) => JSON.parse(Buffer.from(t.split(".")[0] as string, "base64url").toString()).kid;
+    const fresh = (await d.license(h, client.token, { model, manifestDigest: digest })).body
+      .license as string;
+    const kidOf = (t: string) =>
+      JSON.parse(Buffer.from(t.split(".")[0] as string, "base64url").toString()).kid;
     expect(kidOf(fresh)).toBe(rotated.body.current);
     expect(kidOf(old)).not.toBe(rotated.body.current);
     const jwks = (await h.call("GET", "/.well-known/jwks.json")).body;
     const at = new Date(h.clock.now() * 1000);
     await expect(verifyLicenseToken(old, { jwks, issuer: h.url, currentDate: at })).resolves.toBeTruthy();
     const withoutRetired = { keys: jwks.keys.filter((k: { kid: string }) => k.kid !== kidOf(old)) };
-    await expect(verifyLicenseToken(old, { jwks: withoutRetired, issuer: h.url, currentDate: at })).rejects.toMatchObject({ code: "ERR_LICENSE_INVALID" });
+    await expect(
+      verifyLicenseToken(old, { jwks: withoutRetired, issuer: h.url, currentDate: at }),
+    ).rejects.toMatchObject({ code: "ERR_LICENSE_INVALID" });
   });
 
   it("accepts OIDC ID tokens from a configured issuer, and only those", async () => {
     const { publicKey, privateKey } = await generateKeyPair("RS256");
     const jwk = { ...(await exportJWK(publicKey)), kid: "idp-1", alg: "RS256", use: "sig" };
-    const idp = createServer((_, res) => res.setHeader("content-type", "application/json").end(JSON.stringify({ keys: [jwk] })));
+    const idp = createServer((_, res) =>
+      res.setHeader("content-type", "application/json").end(JSON.stringify({ keys: [jwk] })),
+    );
     await new Promise<void>((r) => idp.listen(0, "127.0.0.1", r));
     const jwksUri = `http://127.0.0.1:${(idp.address() as AddressInfo).port}/jwks`;
     const issuer = "https://idp.example";
     const h = await startHarness({ options: { oidc: [{ issuer, audience: "modelvault", jwksUri }] } });
-    const p = await h.call("POST", "/v1/admin/principals", h.admin, { name: "alice", roles: ["auditor"], oidc: { issuer, subject: "alice" } });
+    const p = await h.call("POST", "/v1/admin/principals", h.admin, {
+      name: "alice",
+      roles: ["auditor"],
+      oidc: { issuer, subject: "alice" },
+    });
     const token = (over: Record<string, unknown> = {}, key = privateKey) =>
       new SignJWT({ sub: "alice", aud: "modelvault", ...over })
         .setProtectedHeader({ alg: "RS256", kid: "idp-1" })
@@ -62,10 +72,21 @@ describe("server lifecycle", () => {
     const body = JSON.stringify({ name: "late arrival" });
     const url = new URL("/v1/admin/principals", h.url);
     const status = new Promise<number>((resolve, reject) => {
-      const req = request(url, { method: "POST", headers: { authorization: `Bearer ${h.admin}`, "content-type": "application/json", "content-length": String(body.length) } }, (res) => {
-        res.resume();
-        res.on("end", () => resolve(res.statusCode ?? 0));
-      });
+      const req = request(
+        url,
+        {
+          method: "POST",
+          headers: {
+            authorization: `Bearer ${h.admin}`,
+            "content-type": "application/json",
+            "content-length": String(body.length),
+          },
+        },
+        (res) => {
+          res.resume();
+          res.on("end", () => resolve(res.statusCode ?? 0));
+        },
+      );
       req.on("error", reject);
       req.write(body.slice(0, 5));
       // The request is on the wire, half sent, when shutdown begins; it must still complete.

@@ -31,9 +31,17 @@ describe.each(DIALECTS)("limits under concurrency (%s)", (dialect) => {
     const limited = results.filter((r) => r.body?.error?.code === "ERR_DEVICE_LIMIT").length;
     expect(ok).toBe(5);
     expect(limited).toBe(45);
-    const row = await h.server.ctx.db.kysely.selectFrom("entitlements").select("devices_used").where("id", "=", ent).executeTakeFirstOrThrow();
+    const row = await h.server.ctx.db.kysely
+      .selectFrom("entitlements")
+      .select("devices_used")
+      .where("id", "=", ent)
+      .executeTakeFirstOrThrow();
     expect(row.devices_used).toBe(5);
-    const anomalies = await h.server.ctx.db.kysely.selectFrom("anomalies").select("kind").where("kind", "=", "device_limit").execute();
+    const anomalies = await h.server.ctx.db.kysely
+      .selectFrom("anomalies")
+      .select("kind")
+      .where("kind", "=", "device_limit")
+      .execute();
     expect(anomalies.length).toBe(45);
   });
 
@@ -44,7 +52,11 @@ describe.each(DIALECTS)("limits under concurrency (%s)", (dialect) => {
     expect(granted.reduce((a, b) => a + b, 0)).toBe(25);
     expect(granted.length).toBe(13); // 12 × 2 + 1
     expect(results.filter((r) => r.body?.error?.code === "ERR_QUOTA_EXHAUSTED").length).toBe(37);
-    const counter = await h.server.ctx.db.kysely.selectFrom("quota_counters").selectAll().where("entitlement_id", "=", ent).executeTakeFirstOrThrow();
+    const counter = await h.server.ctx.db.kysely
+      .selectFrom("quota_counters")
+      .selectAll()
+      .where("entitlement_id", "=", ent)
+      .executeTakeFirstOrThrow();
     expect(counter.reserved).toBe(25);
   });
 
@@ -55,7 +67,13 @@ describe.each(DIALECTS)("limits under concurrency (%s)", (dialect) => {
     const proof = await d.proof(h);
     const results = await Promise.all(
       Array.from({ length: 50 }, () =>
-        h.call("POST", "/v1/licenses", client.token, { model, manifestDigest: digest, agreementKey: d.agreeJwk }, { dpop: proof }),
+        h.call(
+          "POST",
+          "/v1/licenses",
+          client.token,
+          { model, manifestDigest: digest, agreementKey: d.agreeJwk },
+          { dpop: proof },
+        ),
       ),
     );
     expect(results.filter((r) => r.status === 200).length).toBe(1);
@@ -64,11 +82,19 @@ describe.each(DIALECTS)("limits under concurrency (%s)", (dialect) => {
 
   it("concurrent audited actions form one linear chain", async () => {
     const { h, auditor } = await setup({ maxDevices: 1, quota: 10 });
-    await Promise.all(Array.from({ length: 60 }, (_, i) => h.call("POST", "/v1/admin/principals", h.admin, { name: `p${i}` })));
-    const entries = (await h.call("GET", "/v1/audit?limit=1000", auditor.token)).body.entries as { seq: number }[];
+    await Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        h.call("POST", "/v1/admin/principals", h.admin, { name: `p${i}` }),
+      ),
+    );
+    const entries = (await h.call("GET", "/v1/audit?limit=1000", auditor.token)).body.entries as {
+      seq: number;
+    }[];
     expect(entries.map((e) => e.seq)).toEqual(entries.map((_, i) => i + 1));
     const { verifyAuditLog } = await import("../../src/server/audit/verify-audit.js");
     const jwks = (await h.call("GET", "/.well-known/jwks.json")).body;
-    await expect(verifyAuditLog(entries as never, [], jwks)).resolves.toMatchObject({ entries: entries.length });
+    await expect(verifyAuditLog(entries as never, [], jwks)).resolves.toMatchObject({
+      entries: entries.length,
+    });
   });
 });

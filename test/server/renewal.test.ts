@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { signUsageReport, usageGenesis } from "../../src/core/usage-report.js";
 import { DIALECTS, freshPostgres } from "./databases.js";
-import { type Harness, grant, registerDigits, startHarness, TestDevice } from "./harness.js";
+import { grant, type Harness, registerDigits, startHarness, TestDevice } from "./harness.js";
 
 const model = { id: "digits", version: 1 };
 
@@ -25,7 +25,8 @@ describe.each(DIALECTS)("revocation and overdue reports take effect at renewal (
     expect(first.status).toBe(200);
     return { client, ent, device, first };
   }
-  const renew = (x: Awaited<ReturnType<typeof licensed>>) => x.device.license(h, x.client.token, { model, manifestDigest: digest });
+  const renew = (x: Awaited<ReturnType<typeof licensed>>) =>
+    x.device.license(h, x.client.token, { model, manifestDigest: digest });
 
   it("renews while nothing is revoked", async () => {
     const x = await licensed();
@@ -50,7 +51,9 @@ describe.each(DIALECTS)("revocation and overdue reports take effect at renewal (
     const d = await TestDevice.create();
     expect((await d.license(h, client.token, { model, manifestDigest: digest })).status).toBe(200);
     h.clock.advance(101);
-    expect((await d.license(h, client.token, { model, manifestDigest: digest })).body.error.code).toBe("ERR_ENTITLEMENT_EXPIRED");
+    expect((await d.license(h, client.token, { model, manifestDigest: digest })).body.error.code).toBe(
+      "ERR_ENTITLEMENT_EXPIRED",
+    );
   });
 
   it("overdue usage reports block renewal until they arrive", async () => {

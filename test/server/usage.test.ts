@@ -1,7 +1,12 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { signUsageReport, type UsageClaims, usageGenesis, usageReportHash } from "../../src/core/usage-report.js";
+import {
+  signUsageReport,
+  type UsageClaims,
+  usageGenesis,
+  usageReportHash,
+} from "../../src/core/usage-report.js";
 import { DIALECTS, freshPostgres } from "./databases.js";
-import { type Harness, grant, registerDigits, startHarness, TestDevice } from "./harness.js";
+import { grant, type Harness, registerDigits, startHarness, TestDevice } from "./harness.js";
 
 const model = { id: "digits", version: 1 };
 
@@ -33,9 +38,22 @@ describe.each(DIALECTS)("POST /v1/usage (%s)", (dialect) => {
       device,
       jti,
       async next(count: number, over: Partial<UsageClaims> = {}, key = device.sign.privateKey) {
-        const claims = { lic: jti, seq: seq + 1, prev, count, from: h.clock.now() - 60, to: h.clock.now(), iat: h.clock.now(), ...over };
+        const claims = {
+          lic: jti,
+          seq: seq + 1,
+          prev,
+          count,
+          from: h.clock.now() - 60,
+          to: h.clock.now(),
+          iat: h.clock.now(),
+          ...over,
+        };
         const token = await signUsageReport(key, device.jkt, claims);
-        return { token, commit: async () => ((seq = claims.seq), (prev = await usageReportHash(token))) };
+        const commit = async () => {
+          seq = claims.seq;
+          prev = await usageReportHash(token);
+        };
+        return { token, commit };
       },
     };
   }
@@ -53,13 +71,32 @@ describe.each(DIALECTS)("POST /v1/usage (%s)", (dialect) => {
       total += count;
     }
     const first = await post(sent);
-    expect(first.body.results.map((x: { status: string }) => x.status)).toEqual(["accepted", "accepted", "accepted", "accepted"]);
+    expect(first.body.results.map((x: { status: string }) => x.status)).toEqual([
+      "accepted",
+      "accepted",
+      "accepted",
+      "accepted",
+    ]);
     const again = await post([...sent].reverse());
-    expect(again.body.results.map((x: { status: string }) => x.status)).toEqual(["duplicate", "duplicate", "duplicate", "duplicate"]);
+    expect(again.body.results.map((x: { status: string }) => x.status)).toEqual([
+      "duplicate",
+      "duplicate",
+      "duplicate",
+      "duplicate",
+    ]);
     expect(again.body.head.seq).toBe(4);
-    const lic = await db().selectFrom("licenses").select("used").where("jti", "=", r.jti).executeTakeFirstOrThrow();
+    const lic = await db()
+      .selectFrom("licenses")
+      .select("used")
+      .where("jti", "=", r.jti)
+      .executeTakeFirstOrThrow();
     expect(lic.used).toBe(total);
-    const rows = await db().selectFrom("usage_reports").selectAll().where("device_id", "=", r.device.jkt).orderBy("seq").execute();
+    const rows = await db()
+      .selectFrom("usage_reports")
+      .selectAll()
+      .where("device_id", "=", r.device.jkt)
+      .orderBy("seq")
+      .execute();
     expect(rows.map((x) => x.seq)).toEqual([1, 2, 3, 4]);
     expect(rows.reduce((n, x) => n + x.count, 0)).toBe(total);
   });
@@ -74,7 +111,11 @@ describe.each(DIALECTS)("POST /v1/usage (%s)", (dialect) => {
     expect(res.status).toBe(409);
     expect(res.body.results[0]).toMatchObject({ status: "rejected", code: "ERR_USAGE_GAP" });
     const anomalies = await h.call("GET", "/v1/anomalies?limit=1000", auditor.token);
-    expect(anomalies.body.anomalies.some((x: { kind: string; device_id: string }) => x.kind === "usage_gap" && x.device_id === r.device.jkt)).toBe(true);
+    expect(
+      anomalies.body.anomalies.some(
+        (x: { kind: string; device_id: string }) => x.kind === "usage_gap" && x.device_id === r.device.jkt,
+      ),
+    ).toBe(true);
   });
 
   it("records a fork (a different report at an acknowledged seq, or a broken prev)", async () => {
@@ -90,7 +131,9 @@ describe.each(DIALECTS)("POST /v1/usage (%s)", (dialect) => {
     expect(forked.body.results[0].code).toBe("ERR_USAGE_FORK");
     const badPrev = await r.next(1, { prev: "A".repeat(43) });
     expect((await post([badPrev.token])).body.results[0].code).toBe("ERR_USAGE_FORK");
-    const kinds = (await db().selectFrom("anomalies").select("kind").where("device_id", "=", r.device.jkt).execute()).map((x) => x.kind);
+    const kinds = (
+      await db().selectFrom("anomalies").select("kind").where("device_id", "=", r.device.jkt).execute()
+    ).map((x) => x.kind);
     expect(kinds).toContain("usage_fork");
   });
 
@@ -100,14 +143,26 @@ describe.each(DIALECTS)("POST /v1/usage (%s)", (dialect) => {
     const forged = await r.next(1, {}, other.sign.privateKey);
     expect((await post([forged.token])).body.results[0].code).toBe("ERR_USAGE_INVALID");
     const b = await reporter();
-    const stolen = await signUsageReport(b.device.sign.privateKey, b.device.jkt, { lic: r.jti, seq: 1, prev: await usageGenesis(b.device.jkt), count: 1, from: 0, to: 1, iat: 1 });
+    const stolen = await signUsageReport(b.device.sign.privateKey, b.device.jkt, {
+      lic: r.jti,
+      seq: 1,
+      prev: await usageGenesis(b.device.jkt),
+      count: 1,
+      from: 0,
+      to: 1,
+      iat: 1,
+    });
     expect((await post([stolen])).body.results[0].code).toBe("ERR_USAGE_WRONG_DEVICE");
     const stranger = await h.principal("stranger", ["client"]);
     const mine = await r.next(1);
     expect((await post([mine.token], stranger.token)).body.results[0].code).toBe("ERR_USAGE_WRONG_DEVICE");
     await h.call("POST", `/v1/licenses/${r.jti}/revoke`, licensor.token);
     expect((await post([mine.token])).body.results[0].code).toBe("ERR_LICENSE_REVOKED");
-    const used = await db().selectFrom("licenses").select("used").where("jti", "=", r.jti).executeTakeFirstOrThrow();
+    const used = await db()
+      .selectFrom("licenses")
+      .select("used")
+      .where("jti", "=", r.jti)
+      .executeTakeFirstOrThrow();
     expect(used.used).toBe(0);
   });
 
@@ -119,7 +174,9 @@ describe.each(DIALECTS)("POST /v1/usage (%s)", (dialect) => {
     const back = await r.next(1, { from: h.clock.now() - 100_000, to: h.clock.now() - 99_000 });
     await back.commit();
     await post([back.token]);
-    const kinds = (await db().selectFrom("anomalies").select("kind").where("device_id", "=", r.device.jkt).execute()).map((x) => x.kind);
+    const kinds = (
+      await db().selectFrom("anomalies").select("kind").where("device_id", "=", r.device.jkt).execute()
+    ).map((x) => x.kind);
     expect(kinds).toEqual(expect.arrayContaining(["quota_overrun", "clock_rollback"]));
   });
 
