@@ -54,6 +54,9 @@ export function createApp(ctx: ServerContext, state: { draining: boolean }): Hon
     } else {
       await next();
     }
+    // RFC 9449 §8.2: a fresh nonce may come with any response; clients then need no extra round trip.
+    if (c.req.path === "/v1/licenses" && !c.res.headers.has("DPoP-Nonce"))
+      c.res.headers.set("DPoP-Nonce", ctx.nonces.issue());
     // While draining, close each connection after its response instead of keeping it alive.
     if (state.draining) c.res.headers.set("Connection", "close");
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) c.res.headers.set(k, v);

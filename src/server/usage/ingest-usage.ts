@@ -1,4 +1,5 @@
 import { compactVerify, decodeProtectedHeader, importJWK } from "jose";
+import type { Kysely } from "kysely";
 import { fromUtf8 } from "../../core/bytes.js";
 import { type ErrorCode, isModelVaultError, ModelVaultError } from "../../core/errors.js";
 import { TYP, typMatches } from "../../core/token-types.js";
@@ -6,6 +7,7 @@ import { type UsageClaims, usageReportHash, usageReportKid } from "../../core/us
 import { appendAudit } from "../audit/audit-log.js";
 import type { Principal, ServerContext } from "../context.js";
 import { withTransaction } from "../db/open-database.js";
+import type { Database } from "../db/schema.js";
 import { recordAnomaly } from "../monitoring/anomalies.js";
 
 export const MAX_REPORTS_PER_BATCH = 100;
@@ -89,15 +91,24 @@ async function decode(ctx: ServerContext, principal: Principal, token: string): 
   return { token, deviceId: device.id, claims: c, hash: await usageReportHash(token) };
 }
 
-/** Applies one verified report to the device's chain, atomically. */
-async function apply(ctx: ServerContext, principal: Principal, r: Decoded): Promise<ReportResult> {
+/**
+ * Applies one verified report to the device's chain inside the batch's transaction. Expected
+ * refusals are returned, not thrown, so one bad report never rolls back the good ones.
+ */
+async function apply(
+  tx: Kysely<Database>,
+  ctx: ServerContext,
+  principal: Principal,
+  r: Decoded,
+): Promise<ReportResult> {
   const now = ctx.now();
   const { claims } = r;
-  return withTransaction(ctx.db, async (tx) => {
+  const refuse = (code: ErrorCode): ReportResult => ({ seq: claims.seq, status: "rejected", code });
+  {
     const lic = await tx.selectFrom("licenses").selectAll().where("jti", "=", claims.lic).executeTakeFirst();
-    if (!lic) throw new ModelVaultError("ERR_USAGE_INVALID", "usage report names an unknown license");
-    if (lic.device_id !== r.deviceId) throw new ModelVaultError("ERR_USAGE_WRONG_DEVICE");
-    if (lic.revoked_at !== null) throw new ModelVaultError("ERR_LICENSE_REVOKED");
+    if (!lic) return refuse("ERR_USAGE_INVALID");
+    if (lic.device_id !== r.deviceId) return refuse("ERR_USAGE_WRONG_DEVICE");
+    if (lic.revoked_at !== null) return refuse("ERR_LICENSE_REVOKED");
     const device = await tx
       .selectFrom("devices")
       .select(["report_seq", "report_head", "report_last_to"])
@@ -207,7 +218,7 @@ async function apply(ctx: ServerContext, principal: Principal, r: Decoded): Prom
       now,
     );
     return { seq: claims.seq, status: "accepted" };
-  });
+  }
 }
 
 /**
@@ -231,34 +242,24 @@ export async function ingestUsage(ctx: ServerContext, principal: Principal, toke
         (b.d instanceof ModelVaultError ? 0 : b.d.claims.seq),
     );
   const results: ReportResult[] = new Array(tokens.length);
-  for (const { d, i } of order) {
-    if (d instanceof ModelVaultError) {
-      results[i] = { seq: null, status: "rejected", code: d.code };
-      continue;
+  // One transaction per batch: one commit (one fsync) instead of one per report.
+  await withTransaction(ctx.db, async (tx) => {
+    for (const { d, i } of order) {
+      results[i] =
+        d instanceof ModelVaultError
+          ? { seq: null, status: "rejected", code: d.code }
+          : await apply(tx, ctx, principal, d);
     }
-    results[i] = await apply(ctx, principal, d).catch((e: unknown) => {
-      if (!isModelVaultError(e)) throw e;
-      return { seq: d.claims.seq, status: "rejected" as const, code: e.code };
-    });
-  }
+    for (const r of results.filter((x) => x.status === "rejected")) {
+      const detail = { seq: r.seq, reason: r.code };
+      await appendAudit(
+        tx,
+        { actor: principal.id, action: "usage.accept", outcome: "denied", subject: "-", detail },
+        ctx.now(),
+      );
+    }
+  });
   const rejected = results.filter((r) => r.status === "rejected");
-  if (rejected.length > 0) {
-    await withTransaction(ctx.db, async (tx) => {
-      for (const r of rejected) {
-        await appendAudit(
-          tx,
-          {
-            actor: principal.id,
-            action: "usage.accept",
-            outcome: "denied",
-            subject: "-",
-            detail: { seq: r.seq, reason: r.code },
-          },
-          ctx.now(),
-        );
-      }
-    });
-  }
   const accepted = results.filter((r) => r.status === "accepted").length;
   ctx.metrics.inc(
     "modelvault_usage_reports_total",
