@@ -5,8 +5,6 @@
  * bound, p99 <= 50 ms at 80% of peak; usage ingestion >= 2,000 reports/s on SQLite.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { EmbeddedJWK, jwtVerify, SignJWT } from "jose";
@@ -35,7 +33,7 @@ async function api(url: string, token: string, method: string, path: string, bod
     headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
     ...(body ? { body: JSON.stringify(body) } : {}),
   });
-  return { status: r.status, body: (await r.json()) as Record<string, any>, headers: r.headers };
+  return { status: r.status, body: (await r.json()) as { id?: string; token?: string }, headers: r.headers };
 }
 
 /** One issuance's crypto, looped: DPoP verify + KEK decrypt + ECDH/HKDF/AES-KW wrap + ES256 sign. */
