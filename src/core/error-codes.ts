@@ -195,6 +195,31 @@ export const ERROR_CODES = {
     text: "The local clock is behind the highest trusted time seen; refusing to extend a license with it.",
   },
 
+  // Browser runtime.
+  ERR_INSECURE_URL: {
+    status: 400,
+    text: "A license server or model URL is plain http: on a host other than localhost; use https.",
+  },
+  ERR_NETWORK: {
+    status: 503,
+    text: "A download or license request failed after its retries (offline, server down, connection cut).",
+  },
+  ERR_ABORTED: { status: 499, text: "The load was cancelled through its AbortSignal." },
+  ERR_STORAGE_UNAVAILABLE: {
+    status: 507,
+    text: "IndexedDB is unavailable or full; with cache on, the runtime fell back to no cache where it could.",
+  },
+  ERR_BACKEND_UNAVAILABLE: {
+    status: 501,
+    text: "The requested backend (e.g. webgpu) is not available in this browser.",
+  },
+  ERR_INPUT_INVALID: {
+    status: 400,
+    text: "run() inputs do not match the manifest signature (names, element types, rank, dims) or contain NaN/Infinity; data.input names it.",
+  },
+  ERR_DISPOSED: { status: 410, text: "The model was disposed; load it again." },
+  ERR_SESSION_FAILED: { status: 500, text: "onnxruntime-web could not create the session or run the model." },
+
   // Usage reports.
   ERR_USAGE_INVALID: {
     status: 400,

@@ -1,0 +1,68 @@
+import type { RuntimeEvent } from "../../worker/runtime.js";
+import type { WorkerApi } from "../../worker/worker.js";
+import { Comlink } from "../core/comlink-glue.js";
+import { ModelVaultError } from "../core/errors.js";
+import type { LoadProgress } from "../core/progress.js";
+import type { LoadModelOptions } from "./options.js";
+import { SecureModel } from "./secure-model.js";
+
+/**
+ * Loads a protected model: starts a Worker that verifies the manifest against your pinned
+ * publisher keys, obtains a device-bound license, decrypts the shards inside Web Crypto and
+ * creates an onnxruntime-web session. Resolves when the model is ready to run.
+ *
+ * @example
+ * import { loadModel } from "modelvault";
+ * const model = await loadModel("https://cdn.example/models/digits/manifest.jws", {
+ *   licenseServer: "https://licenses.example",
+ *   credential: () => getApiKey(),
+ *   publisherKeys: [publisherJwk],
+ *   onProgress: (p) => console.log(p.status),
+ * });
+ */
+export async function loadModel(manifestUrl: string, options: LoadModelOptions): Promise<SecureModel> {
+  const worker = options.workerUrl
+    ? new Worker(options.workerUrl, { type: "module" })
+    : new Worker(new URL("../../worker/worker.ts", import.meta.url), { type: "module" });
+  const api = Comlink.wrap<WorkerApi>(worker);
+  let model: SecureModel | undefined;
+  const events: RuntimeEvent[] = [];
+  const credential = options.credential;
+  const callbacks = Comlink.proxy({
+    progress: (p: LoadProgress) => options.onProgress?.(p),
+    event: (e: RuntimeEvent) => (model ? model.dispatch(e) : events.push(e)),
+    credential: async () => (typeof credential === "function" ? await credential() : credential),
+  });
+  const abort = () => worker.terminate();
+  options.signal?.addEventListener("abort", abort);
+  try {
+    if (options.signal?.aborted) throw new ModelVaultError("ERR_ABORTED");
+    const loading = api.load(
+      {
+        manifestUrl: new URL(manifestUrl, globalThis.location?.href).toString(),
+        licenseServer: options.licenseServer,
+        publisherKeys: options.publisherKeys,
+        backend: options.backend ?? "auto",
+        cache: options.cache ?? true,
+        allowOffline: options.allowOffline ?? true,
+        retry: { attempts: options.retry?.attempts ?? 4, baseDelayMs: options.retry?.baseDelayMs ?? 250 },
+        concurrency: options.concurrency ?? 4,
+        wasmPaths: options.wasmPaths ?? "/ort/",
+        wallClock: Math.floor(Date.now() / 1000),
+      },
+      callbacks,
+    );
+    const aborted = new Promise<never>((_, reject) =>
+      options.signal?.addEventListener("abort", () => reject(new ModelVaultError("ERR_ABORTED"))),
+    );
+    const loaded = await Promise.race([loading, aborted]);
+    model = new SecureModel(api, worker, loaded);
+    for (const e of events) model.dispatch(e);
+    return model;
+  } catch (e) {
+    worker.terminate();
+    throw e;
+  } finally {
+    options.signal?.removeEventListener("abort", abort);
+  }
+}

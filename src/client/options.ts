@@ -1,0 +1,33 @@
+import type { EcJwk } from "../core/jwk.js";
+import type { LoadProgress } from "../core/progress.js";
+
+/** Options for {@link loadModel}. Only `licenseServer`, `credential` and `publisherKeys` are required. */
+export interface LoadModelOptions {
+  /** Base URL of the license server, e.g. `https://licenses.example.com`. Plain http only on localhost. */
+  licenseServer: string;
+  /** API key or OIDC ID token; a function is called for every request, for tokens that rotate. */
+  credential: string | (() => string | Promise<string>);
+  /** Publisher public keys (JWK) the manifest must be signed by. Pinned: nothing else is trusted. */
+  publisherKeys: EcJwk[];
+  /** `"auto"` (default) uses WebGPU when an adapter exists, else WASM. */
+  backend?: "auto" | "webgpu" | "wasm";
+  /** Every load step, as one discriminated union (see {@link LoadProgress}). */
+  onProgress?: (event: LoadProgress) => void;
+  /** Keep ciphertext shards and the signed manifest in IndexedDB for reloads and offline starts (default true). */
+  cache?: boolean;
+  /** When the license server is unreachable, run from cache within the license's offline allowance (default true). */
+  allowOffline?: boolean;
+  /** Cancels the load. */
+  signal?: AbortSignal;
+  /** Network retries with exponential backoff (default 4 attempts from 250 ms). */
+  retry?: { attempts?: number; baseDelayMs?: number };
+  /** Parallel shard downloads (default 4). */
+  concurrency?: number;
+  /**
+   * Where onnxruntime-web's .wasm/.mjs files are served from, self-hosted (default `/ort/`).
+   * Never a CDN unless you point it at one.
+   */
+  wasmPaths?: string;
+  /** The worker script, for bundlers that cannot follow `new URL(…, import.meta.url)`. */
+  workerUrl?: string | URL;
+}

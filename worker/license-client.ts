@@ -1,0 +1,130 @@
+import type { JSONWebKeySet } from "jose";
+import { createDpopProof } from "../src/core/dpop-proof.js";
+import { ERROR_CODES, type ErrorCode, ModelVaultError } from "../src/core/errors.js";
+import { type LicenseClaims, verifyLicenseToken } from "../src/core/license-token.js";
+import { type RetryOptions, withRetry } from "./retry.js";
+import type { DeviceRecord } from "./storage.js";
+
+export interface IssuedLicense {
+  token: string;
+  claims: LicenseClaims;
+  jwks: JSONWebKeySet;
+}
+
+/** Turns a server error body into its ModelVaultError; 5xx and 429 become retryable ERR_NETWORK. */
+async function failure(res: Response): Promise<ModelVaultError> {
+  const body = (await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
+  const code = body.error?.code;
+  if (res.status >= 500 || res.status === 429)
+    return new ModelVaultError("ERR_NETWORK", `license server answered ${res.status}`);
+  if (code && code in ERROR_CODES) return new ModelVaultError(code as ErrorCode, body.error?.message);
+  return new ModelVaultError("ERR_LICENSE_INVALID", `license server answered ${res.status}`);
+}
+
+/**
+ * Talks to the license server for one device: fetches its JWKS, requests licenses with a DPoP
+ * proof, keeps the newest DPoP-Nonce and retries once when the server asks for one (RFC 9449 §8).
+ */
+export class LicenseClient {
+  private nonce: string | undefined;
+
+  constructor(
+    private readonly server: URL,
+    private readonly device: DeviceRecord,
+    private readonly credential: () => Promise<string>,
+    private readonly retry: RetryOptions,
+  ) {}
+
+  private url(path: string): string {
+    return new URL(path, this.server).toString();
+  }
+
+  async jwks(signal?: AbortSignal): Promise<JSONWebKeySet> {
+    return withRetry(
+      async () => {
+        const res = await fetch(this.url("/.well-known/jwks.json"), {
+          signal: signal ?? null,
+          cache: "no-store",
+        });
+        if (!res.ok) throw await failure(res);
+        return (await res.json()) as JSONWebKeySet;
+      },
+      this.retry,
+      signal,
+    );
+  }
+
+  /** Requests (or renews) a license and verifies it before returning it. */
+  async request(
+    model: { id: string; version: number },
+    manifestDigest: string,
+    now: number,
+    signal?: AbortSignal,
+  ): Promise<IssuedLicense> {
+    const jwks = await this.jwks(signal);
+    const body = JSON.stringify({ model, manifestDigest, agreementKey: this.device.agreePublic });
+    const token = await withRetry(
+      async () => {
+        for (let round = 0; round < 2; round++) {
+          const url = this.url("/v1/licenses");
+          const proof = await createDpopProof(this.device.signPrivate, this.device.signPublic, {
+            htm: "POST",
+            htu: url,
+            akt: this.device.akt,
+            iat: now,
+            ...(this.nonce ? { nonce: this.nonce } : {}),
+          });
+          const res = await fetch(url, {
+            method: "POST",
+            headers: {
+              authorization: `Bearer ${await this.credential()}`,
+              "content-type": "application/json",
+              dpop: proof,
+            },
+            body,
+            signal: signal ?? null,
+            cache: "no-store",
+          });
+          this.nonce = res.headers.get("dpop-nonce") ?? this.nonce;
+          if (res.ok) return ((await res.json()) as { license: string }).license;
+          const e = await failure(res);
+          if (e.code !== "ERR_DPOP_NONCE_REQUIRED") throw e;
+        }
+        throw new ModelVaultError("ERR_DPOP_NONCE_REQUIRED", "the server kept asking for a new DPoP nonce");
+      },
+      this.retry,
+      signal,
+    );
+    const claims = await verifyLicenseToken(token, {
+      jwks,
+      issuer: this.server.origin,
+      deviceJkt: this.device.jkt,
+      currentDate: new Date(now * 1000),
+    });
+    if (
+      claims.mdl.id !== model.id ||
+      claims.mdl.version !== model.version ||
+      claims.mdl.digest !== manifestDigest
+    ) {
+      throw new ModelVaultError("ERR_LICENSE_WRONG_MODEL");
+    }
+    return { token, claims, jwks };
+  }
+
+  /** Posts usage reports; returns the server's per-report results. */
+  async sendUsage(
+    reports: string[],
+  ): Promise<{ results: { seq: number | null; status: string; code?: string }[] }> {
+    const res = await fetch(this.url("/v1/usage"), {
+      method: "POST",
+      headers: { authorization: `Bearer ${await this.credential()}`, "content-type": "application/json" },
+      body: JSON.stringify({ reports }),
+      cache: "no-store",
+    });
+    const body = (await res.json().catch(() => ({}))) as {
+      results?: { seq: number | null; status: string; code?: string }[];
+    };
+    if (body.results) return { results: body.results };
+    throw await failure(res);
+  }
+}

@@ -1,0 +1,447 @@
+import type { JSONWebKeySet } from "jose";
+import { cekWrapInfo, unwrapContentKeyOnDevice } from "../src/core/cek-wrap.js";
+import { manifestDigest } from "../src/core/digest.js";
+import { type ErrorCode, isModelVaultError, ModelVaultError } from "../src/core/errors.js";
+import type { EcJwk } from "../src/core/jwk.js";
+import { type LicenseClaims, verifyLicenseToken } from "../src/core/license-token.js";
+import type { Manifest, TensorInfo } from "../src/core/manifest.js";
+import { MAX_MANIFEST_BYTES, verifyManifest } from "../src/core/manifest-jws.js";
+import type { LoadProgress } from "../src/core/progress.js";
+import { deviceKeys } from "./device-keys.js";
+import { type IssuedLicense, LicenseClient } from "./license-client.js";
+import { type Backend, chooseBackend, OrtSession, type PlainTensor } from "./ort-session.js";
+import { type RetryOptions, withRetry } from "./retry.js";
+import { secureUrl } from "./secure-url.js";
+import { loadShards } from "./shard-loader.js";
+import { type DeviceRecord, openStorage, type Storage } from "./storage.js";
+import { TrustedClock } from "./trusted-clock.js";
+import { UsageReporter } from "./usage-reporter.js";
+import { validateInputs } from "./validate-inputs.js";
+
+/** What the page sends to the worker (structured-clone safe: no functions). */
+export interface RuntimeLoadOptions {
+  manifestUrl: string;
+  licenseServer: string;
+  publisherKeys: EcJwk[];
+  backend: Backend;
+  cache: boolean;
+  /** Keep working from cache within the license's offline_until when the server is unreachable. */
+  allowOffline: boolean;
+  retry: RetryOptions;
+  concurrency: number;
+  wasmPaths?: string;
+  /** The page's wall clock at load, seconds (the worker then advances it monotonically). */
+  wallClock: number;
+  /** Renew when this fraction of the license lifetime has passed (default 0.75). */
+  renewAt?: number;
+}
+
+export interface RuntimeCallbacks {
+  progress(p: LoadProgress): void;
+  event(e: RuntimeEvent): void;
+  credential(): Promise<string>;
+}
+
+export type RuntimeEvent =
+  | { type: "license-renewed"; license: LicenseState }
+  | { type: "license-expiring"; license: LicenseState; reason: string }
+  | { type: "license-revoked"; code: ErrorCode; message: string }
+  | { type: "usage-flushed"; sent: number; pending: number }
+  | { type: "error"; code: string; message: string };
+
+/** The license as the page sees it. Times in seconds since the epoch. */
+export interface LicenseState {
+  licenseId: string;
+  deviceJkt: string;
+  expiresAt: number;
+  offlineUntil: number | null;
+  scopes: string[];
+  allowance: number;
+  used: number;
+  remaining: number;
+  offline: boolean;
+  renewals: number;
+  revoked: ErrorCode | null;
+}
+
+export interface LoadResult {
+  modelId: string;
+  version: number;
+  publisherKid: string;
+  inputs: TensorInfo[];
+  outputs: TensorInfo[];
+  backend: "webgpu" | "wasm";
+  backendReason: string;
+  license: LicenseState;
+}
+
+const REFUSALS: ErrorCode[] = [
+  "ERR_ENTITLEMENT_REVOKED",
+  "ERR_ENTITLEMENT_EXPIRED",
+  "ERR_ENTITLEMENT_NOT_FOUND",
+  "ERR_DEVICE_REVOKED",
+  "ERR_LICENSE_REVOKED",
+  "ERR_QUOTA_EXHAUSTED",
+  "ERR_USAGE_OVERDUE",
+  "ERR_DEVICE_LIMIT",
+];
+
+/**
+ * The secure pipeline, run inside the worker: verify the manifest, get a device-bound license,
+ * unwrap the content key inside Web Crypto, fetch/verify/decrypt shards, create the session,
+ * zero the plaintext; then guard every run with the license, renew it, and report usage.
+ * Teardown order in dispose(): timers, usage flush, session, key, storage.
+ */
+export class ModelRuntime {
+  private storage: Storage | undefined;
+  private clock!: TrustedClock;
+  private session: OrtSession | undefined;
+  private contentKey: CryptoKey | undefined;
+  private manifest!: Manifest;
+  private digest!: string;
+  private device!: DeviceRecord;
+  private client!: LicenseClient;
+  private usage!: UsageReporter;
+  private claims!: LicenseClaims;
+  private jwks!: JSONWebKeySet;
+  private licenseKey = "";
+  private used = 0;
+  private offline = false;
+  private renewals = 0;
+  private revoked: ModelVaultError | undefined;
+  private renewTimer: ReturnType<typeof setTimeout> | undefined;
+  private disposed = false;
+  private options!: RuntimeLoadOptions;
+  private callbacks!: RuntimeCallbacks;
+  private readonly memoryDevices = new Map<string, DeviceRecord>();
+
+  constructor(private readonly idb: IDBFactory | undefined = globalThis.indexedDB) {}
+
+  private check(): void {
+    if (this.disposed) throw new ModelVaultError("ERR_DISPOSED");
+  }
+
+  async load(
+    options: RuntimeLoadOptions,
+    callbacks: RuntimeCallbacks,
+    signal?: AbortSignal,
+  ): Promise<LoadResult> {
+    this.options = options;
+    this.callbacks = callbacks;
+    const manifestUrl = secureUrl(options.manifestUrl);
+    const server = secureUrl(options.licenseServer);
+    // Storage is opened even with cache off: device keys, licenses and the usage outbox live there.
+    this.storage = await openStorage(this.idb);
+    if (!this.storage)
+      callbacks.progress({
+        status: "warning",
+        code: "ERR_STORAGE_UNAVAILABLE",
+        message: "IndexedDB unavailable: no cache, no offline use",
+      });
+    this.clock = await TrustedClock.start(options.wallClock, this.storage);
+
+    const { jws, fromCache } = await this.fetchManifest(manifestUrl, signal);
+    const verified = await verifyManifest(jws, options.publisherKeys);
+    this.manifest = verified.manifest;
+    await this.checkRollback();
+    this.digest = await manifestDigest(jws);
+    if (options.cache && !fromCache)
+      await this.storage?.db
+        .put("manifests", { url: manifestUrl.toString(), jws, storedAt: this.clock.now() })
+        .catch(() => undefined);
+    callbacks.progress({
+      status: "manifest-verified",
+      modelId: this.manifest.model.id,
+      version: this.manifest.model.version,
+      publisherKid: verified.publisherKid,
+      fromCache,
+    });
+    this.check();
+
+    this.device = await deviceKeys(server.origin, this.storage, this.memoryDevices);
+    this.client = new LicenseClient(server, this.device, () => callbacks.credential(), options.retry);
+    this.licenseKey = `${server.origin}|${this.manifest.model.id}|${this.manifest.model.version}|${this.device.jkt}`;
+    await this.obtainLicense(signal);
+    this.usage = new UsageReporter(this.storage, this.device, this.client, () => this.clock.now());
+    await this.usage.init(this.claims.jti);
+    this.contentKey = await unwrapContentKeyOnDevice(
+      this.device.agreePrivate,
+      this.claims.cek.epk,
+      this.claims.cek.wrapped,
+      cekWrapInfo(this.claims.jti, this.manifest.model.id, this.manifest.model.version),
+    ).catch((cause) => {
+      throw new ModelVaultError(
+        "ERR_LICENSE_INVALID",
+        "the content key does not unwrap with this device's key",
+        {},
+        { cause },
+      );
+    });
+    callbacks.progress({
+      status: "license-granted",
+      licenseId: this.claims.jti,
+      deviceJkt: this.device.jkt,
+      expiresAt: this.claims.exp,
+      offlineUntil: this.claims.offline_until ?? null,
+      allowance: this.claims.quota.allowance,
+      offline: this.offline,
+    });
+    this.check();
+
+    const buffers = await loadShards(this.manifest, this.contentKey, {
+      baseUrl: manifestUrl,
+      storage: this.storage,
+      useCache: options.cache,
+      concurrency: options.concurrency,
+      retry: options.retry,
+      ...(signal ? { signal } : {}),
+      progress: callbacks.progress,
+    });
+    try {
+      this.check();
+      const choice = await chooseBackend(options.backend);
+      const [graph, ...external] = this.manifest.files;
+      this.session = await OrtSession.create(
+        buffers.get(graph?.location ?? "") as Uint8Array,
+        external.map((f) => ({ path: f.location, data: buffers.get(f.location) as Uint8Array })),
+        choice,
+        options.wasmPaths,
+      );
+      callbacks.progress({ status: "session-created", backend: choice.backend, reason: choice.reason });
+      this.scheduleRenewal();
+      void this.flushUsage();
+      callbacks.progress({ status: "ready" });
+      return {
+        modelId: this.manifest.model.id,
+        version: this.manifest.model.version,
+        publisherKid: verified.publisherKid,
+        inputs: this.manifest.signature.inputs,
+        outputs: this.manifest.signature.outputs,
+        backend: choice.backend,
+        backendReason: choice.reason,
+        license: this.licenseState(),
+      };
+    } finally {
+      // onnxruntime has copied the model into its own memory: our plaintext goes now.
+      for (const b of buffers.values()) b.fill(0);
+    }
+  }
+
+  private async fetchManifest(url: URL, signal?: AbortSignal): Promise<{ jws: string; fromCache: boolean }> {
+    try {
+      const jws = await withRetry(
+        async () => {
+          const res = await fetch(url, { signal: signal ?? null, cache: "no-store" });
+          if (!res.ok)
+            throw new ModelVaultError(
+              res.status === 404 ? "ERR_MANIFEST_MALFORMED" : "ERR_NETWORK",
+              `manifest: HTTP ${res.status}`,
+            );
+          const text = await res.text();
+          if (text.length > MAX_MANIFEST_BYTES) throw new ModelVaultError("ERR_MANIFEST_TOO_LARGE");
+          return text;
+        },
+        { attempts: Math.min(2, this.options.retry.attempts), baseDelayMs: this.options.retry.baseDelayMs },
+        signal,
+      );
+      return { jws, fromCache: false };
+    } catch (e) {
+      const cached = isModelVaultError(e, "ERR_NETWORK")
+        ? await this.storage?.db.get("manifests", url.toString()).catch(() => undefined)
+        : undefined;
+      if (cached && this.options.allowOffline) return { jws: cached.jws, fromCache: true };
+      throw e;
+    }
+  }
+
+  /** Refuses a version lower than the highest seen for this model id (TUF rollback). */
+  private async checkRollback(): Promise<void> {
+    const key = `maxVersion:${this.manifest.model.id}`;
+    const highest = (await this.storage?.getState<number>(key).catch(() => undefined)) ?? 0;
+    if (this.manifest.model.version < highest) {
+      throw new ModelVaultError(
+        "ERR_MANIFEST_ROLLBACK",
+        `version ${this.manifest.model.version} is older than version ${highest} already seen`,
+      );
+    }
+    if (this.manifest.model.version > highest)
+      await this.storage?.setState(key, this.manifest.model.version).catch(() => undefined);
+  }
+
+  private async obtainLicense(signal?: AbortSignal): Promise<void> {
+    try {
+      await this.adopt(await this.client.request(this.manifest.model, this.digest, this.clock.now(), signal));
+      this.offline = false;
+    } catch (e) {
+      if (!isModelVaultError(e, "ERR_NETWORK") || !this.options.allowOffline) {
+        if (isModelVaultError(e) && REFUSALS.includes(e.code))
+          await this.storage?.db.delete("licenses", this.licenseKey).catch(() => undefined);
+        throw e;
+      }
+      await this.useCachedLicense(e);
+    }
+  }
+
+  private async adopt(issued: IssuedLicense): Promise<void> {
+    this.claims = issued.claims;
+    this.jwks = issued.jwks;
+    this.used = 0;
+    await this.clock.observe(issued.claims.iat);
+    await this.storage?.db
+      .put("licenses", {
+        key: this.licenseKey,
+        token: issued.token,
+        jwks: issued.jwks,
+        receivedAt: this.clock.now(),
+      })
+      .catch(() => undefined);
+  }
+
+  /** Offline start: the cached license, re-verified under the cached JWKS, within offline_until. */
+  private async useCachedLicense(cause: ModelVaultError): Promise<void> {
+    const cached = await this.storage?.db.get("licenses", this.licenseKey).catch(() => undefined);
+    if (!cached) throw cause;
+    const jwks = cached.jwks as JSONWebKeySet;
+    const unverified = JSON.parse(
+      atob(cached.token.split(".")[1]?.replace(/-/g, "+").replace(/_/g, "/") ?? ""),
+    ) as LicenseClaims;
+    const claims = await verifyLicenseToken(cached.token, {
+      jwks,
+      issuer: new URL(this.options.licenseServer).origin,
+      deviceJkt: this.device.jkt,
+      currentDate: new Date(unverified.iat * 1000),
+    });
+    const now = this.clock.now();
+    const until = claims.scope.split(" ").includes("offline")
+      ? (claims.offline_until ?? claims.exp)
+      : claims.exp;
+    if (now >= until)
+      throw new ModelVaultError(
+        "ERR_LICENSE_EXPIRED",
+        "offline, and the license's offline allowance has ended",
+      );
+    this.claims = claims;
+    this.jwks = jwks;
+    this.offline = true;
+    this.used = 0;
+  }
+
+  licenseState(): LicenseState {
+    const c = this.claims;
+    return {
+      licenseId: c.jti,
+      deviceJkt: this.device.jkt,
+      expiresAt: c.exp,
+      offlineUntil: c.offline_until ?? null,
+      scopes: c.scope.split(" "),
+      allowance: c.quota.allowance,
+      used: this.used,
+      remaining: Math.max(0, c.quota.allowance - this.used),
+      offline: this.offline,
+      renewals: this.renewals,
+      revoked: (this.revoked?.code as ErrorCode | undefined) ?? null,
+    };
+  }
+
+  /** The license checks every run passes: not revoked, not expired (or within offline_until), quota left. */
+  private guard(): void {
+    this.check();
+    if (this.revoked) throw new ModelVaultError(this.revoked.code, this.revoked.message);
+    const now = this.clock.now();
+    const c = this.claims;
+    const offlineOk =
+      c.scope.split(" ").includes("offline") && c.offline_until !== undefined && now < c.offline_until;
+    if (now >= c.exp && !(this.offline && offlineOk) && !(offlineOk && this.renewalFailing)) {
+      throw new ModelVaultError("ERR_LICENSE_EXPIRED");
+    }
+    if (this.used >= c.quota.allowance)
+      throw new ModelVaultError(
+        "ERR_QUOTA_EXHAUSTED",
+        "this license's inference allowance is spent; renewal will ask for more",
+      );
+  }
+
+  private renewalFailing = false;
+
+  async run(feeds: Record<string, PlainTensor>): Promise<Record<string, PlainTensor>> {
+    this.guard();
+    validateInputs(feeds, this.manifest.signature.inputs);
+    const session = this.session;
+    if (!session) throw new ModelVaultError("ERR_DISPOSED");
+    const out = await session.run(feeds);
+    this.used++;
+    this.usage.count(this.claims.jti);
+    return out;
+  }
+
+  private scheduleRenewal(): void {
+    if (this.disposed) return;
+    const now = this.clock.now();
+    const lifetime = this.claims.exp - this.claims.iat;
+    const at = this.offline
+      ? now + 30
+      : this.claims.iat + Math.max(1, Math.floor(lifetime * (this.options.renewAt ?? 0.75)));
+    clearTimeout(this.renewTimer);
+    this.renewTimer = setTimeout(() => void this.renew(), Math.max(1000, (at - now) * 1000));
+  }
+
+  /** Renews now: flushes usage first (the server wants reports before renewal), then asks for a license. */
+  async renew(): Promise<LicenseState> {
+    this.check();
+    if (this.revoked) throw this.revoked;
+    await this.flushUsage(true);
+    try {
+      await this.adopt(await this.client.request(this.manifest.model, this.digest, this.clock.now()));
+      this.offline = false;
+      this.renewalFailing = false;
+      this.renewals++;
+      this.callbacks.event({ type: "license-renewed", license: this.licenseState() });
+    } catch (e) {
+      if (isModelVaultError(e) && e.code !== "ERR_NETWORK") {
+        await this.revoke(e);
+        throw e;
+      }
+      this.renewalFailing = true;
+      this.callbacks.event({
+        type: "license-expiring",
+        license: this.licenseState(),
+        reason: (e as Error).message,
+      });
+    } finally {
+      this.scheduleRenewal();
+    }
+    return this.licenseState();
+  }
+
+  /** A refused renewal: drop the session and the key; run() fails with the refusal's code from now on. */
+  private async revoke(e: ModelVaultError): Promise<void> {
+    this.revoked = e;
+    const session = this.session;
+    this.session = undefined;
+    this.contentKey = undefined;
+    await session?.release();
+    await this.storage?.db.delete("licenses", this.licenseKey).catch(() => undefined);
+    this.callbacks.event({ type: "license-revoked", code: e.code, message: e.message });
+  }
+
+  async flushUsage(heartbeat = false): Promise<{ sent: number; pending: number }> {
+    if (!this.usage) return { sent: 0, pending: 0 };
+    const r = await this.usage.flush({ heartbeat, license: this.claims.jti });
+    this.callbacks.event({ type: "usage-flushed", ...r });
+    return r;
+  }
+
+  /** Releases everything; safe to call more than once. */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    clearTimeout(this.renewTimer);
+    await this.usage?.flush().catch(() => undefined);
+    await this.usage?.dispose();
+    await this.session?.release();
+    this.session = undefined;
+    this.contentKey = undefined;
+    await this.clock?.persist().catch(() => undefined);
+    this.storage?.close();
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * The runtime's IndexedDB (schema version 1, `idb`). Holds ciphertext shards, signed manifests,
+ * license tokens, device keys (non-extractable CryptoKeys), rollback and clock state, and the
+ * usage outbox. Never plaintext model bytes. Each put is its own transaction, so a failure
+ * (storage full, eviction) never leaves half an entry.
+ */
+import { type DBSchema, type IDBPDatabase, openDB } from "idb";
+import type { EcJwk } from "../src/core/jwk.js";
+
+export const DB_NAME = "modelvault";
+export const DB_VERSION = 1;
+
+export interface DeviceRecord {
+  origin: string;
+  signPrivate: CryptoKey;
+  signPublic: EcJwk;
+  jkt: string;
+  agreePrivate: CryptoKey;
+  agreePublic: EcJwk;
+  akt: string;
+  createdAt: number;
+}
+
+export interface UsageState {
+  jkt: string;
+  seq: number;
+  prev: string;
+  /** Inferences counted but not yet in a report. */
+  pending: number;
+  pendingSince: number;
+  license: string;
+}
+
+export interface OutboxEntry {
+  jkt: string;
+  seq: number;
+  token: string;
+  origin: string;
+  count: number;
+}
+
+interface Schema extends DBSchema {
+  devices: { key: string; value: DeviceRecord };
+  manifests: { key: string; value: { url: string; jws: string; storedAt: number } };
+  shards: { key: string; value: { sha256: string; bytes: ArrayBuffer } };
+  licenses: { key: string; value: { key: string; token: string; jwks: unknown; receivedAt: number } };
+  state: { key: string; value: { key: string; value: unknown } };
+  usage: { key: string; value: UsageState };
+  outbox: { key: [string, number]; value: OutboxEntry };
+}
+
+export type RuntimeDb = IDBPDatabase<Schema>;
+
+/** Opens (and on first use creates) the database; resolves undefined when IndexedDB is unusable. */
+export async function openStorage(
+  factory: IDBFactory | undefined = globalThis.indexedDB,
+): Promise<Storage | undefined> {
+  if (!factory) return undefined;
+  try {
+    const db = await openDB<Schema>(DB_NAME, DB_VERSION, {
+      upgrade(db, oldVersion) {
+        // Version 1 layout. Later versions add migrations here, keeping readers of old layouts.
+        if (oldVersion < 1) {
+          db.createObjectStore("devices", { keyPath: "origin" });
+          db.createObjectStore("manifests", { keyPath: "url" });
+          db.createObjectStore("shards", { keyPath: "sha256" });
+          db.createObjectStore("licenses", { keyPath: "key" });
+          db.createObjectStore("state", { keyPath: "key" });
+          db.createObjectStore("usage", { keyPath: "jkt" });
+          db.createObjectStore("outbox", { keyPath: ["jkt", "seq"] });
+        }
+      },
+    });
+    return new Storage(db);
+  } catch {
+    return undefined;
+  }
+}
+
+export class Storage {
+  constructor(readonly db: RuntimeDb) {}
+
+  async getState<T>(key: string): Promise<T | undefined> {
+    return (await this.db.get("state", key))?.value as T | undefined;
+  }
+
+  async setState(key: string, value: unknown): Promise<void> {
+    const tx = this.db.transaction("state", "readwrite", { durability: "strict" });
+    await tx.store.put({ key, value });
+    await tx.done;
+  }
+
+  /** Stores a shard's ciphertext; false when storage refused it (full, evicted): nothing half-written. */
+  async putShard(sha256: string, bytes: Uint8Array): Promise<boolean> {
+    try {
+      const copy = bytes.slice().buffer;
+      const tx = this.db.transaction("shards", "readwrite");
+      await tx.store.put({ sha256, bytes: copy });
+      await tx.done;
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async getShard(sha256: string): Promise<Uint8Array | undefined> {
+    const row = await this.db.get("shards", sha256).catch(() => undefined);
+    return row ? new Uint8Array(row.bytes) : undefined;
+  }
+
+  async deleteShard(sha256: string): Promise<void> {
+    await this.db.delete("shards", sha256).catch(() => undefined);
+  }
+
+  /** Writes a usage report to the outbox and the device's chain state in one durable transaction. */
+  async commitReport(entry: OutboxEntry, state: UsageState): Promise<void> {
+    const tx = this.db.transaction(["outbox", "usage"], "readwrite", { durability: "strict" });
+    await tx.objectStore("outbox").put(entry);
+    await tx.objectStore("usage").put(state);
+    await tx.done;
+  }
+
+  async clearAll(): Promise<void> {
+    const stores = ["devices", "manifests", "shards", "licenses", "state", "usage", "outbox"] as const;
+    const tx = this.db.transaction([...stores], "readwrite");
+    await Promise.all(stores.map((s) => tx.objectStore(s).clear()));
+    await tx.done;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
