@@ -4,7 +4,7 @@
  * usage outbox. Never plaintext model bytes. Each put is its own transaction, so a failure
  * (storage full, eviction) never leaves half an entry.
  */
-import { type DBSchema, type IDBPDatabase, openDB } from "idb";
+import { type DBSchema, type IDBPDatabase, wrap } from "idb";
 import type { EcJwk } from "../src/core/jwk.js";
 
 export const DB_NAME = "modelvault";
@@ -57,20 +57,22 @@ export async function openStorage(
 ): Promise<Storage | undefined> {
   if (!factory) return undefined;
   try {
-    const db = await openDB<Schema>(DB_NAME, DB_VERSION, {
-      upgrade(db, oldVersion) {
-        // Version 1 layout. Later versions add migrations here, keeping readers of old layouts.
-        if (oldVersion < 1) {
-          db.createObjectStore("devices", { keyPath: "origin" });
-          db.createObjectStore("manifests", { keyPath: "url" });
-          db.createObjectStore("shards", { keyPath: "sha256" });
-          db.createObjectStore("licenses", { keyPath: "key" });
-          db.createObjectStore("state", { keyPath: "key" });
-          db.createObjectStore("usage", { keyPath: "jkt" });
-          db.createObjectStore("outbox", { keyPath: ["jkt", "seq"] });
-        }
-      },
-    });
+    // Opened through the given factory (idb's openDB would use the global one), then wrapped.
+    const request = factory.open(DB_NAME, DB_VERSION);
+    request.onupgradeneeded = (event) => {
+      const db = request.result;
+      // Version 1 layout. Later versions add steps here, keeping readers of old layouts.
+      if (event.oldVersion < 1) {
+        db.createObjectStore("devices", { keyPath: "origin" });
+        db.createObjectStore("manifests", { keyPath: "url" });
+        db.createObjectStore("shards", { keyPath: "sha256" });
+        db.createObjectStore("licenses", { keyPath: "key" });
+        db.createObjectStore("state", { keyPath: "key" });
+        db.createObjectStore("usage", { keyPath: "jkt" });
+        db.createObjectStore("outbox", { keyPath: ["jkt", "seq"] });
+      }
+    };
+    const db = (await wrap(request)) as unknown as RuntimeDb;
     return new Storage(db);
   } catch {
     return undefined;

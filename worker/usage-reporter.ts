@@ -108,32 +108,37 @@ export class UsageReporter {
    * outbox for next time. Returns how many reports the server acknowledged and how many remain.
    */
   flush(options: { heartbeat?: boolean; license?: string } = {}): Promise<{ sent: number; pending: number }> {
-    this.flushing ??= (async () => {
-      try {
-        const s = await this.load();
-        if (options.license && s.pending === 0) s.license = options.license;
-        await this.seal(options.heartbeat ?? false);
-        const queued = (await this.outbox()).slice(0, MAX_BATCH);
-        if (queued.length === 0) return { sent: 0, pending: 0 };
-        let results: { seq: number | null; status: string }[];
-        try {
-          results = (await this.client.sendUsage(queued.map((q) => q.token))).results;
-        } catch {
-          return { sent: 0, pending: queued.length };
-        }
-        const acked = queued.filter(
-          (_, i) => results[i]?.status === "accepted" || results[i]?.status === "duplicate",
-        );
-        for (const a of acked) {
-          if (this.storage) await this.storage.db.delete("outbox", [a.jkt, a.seq]).catch(() => undefined);
-          else this.memoryOutbox = this.memoryOutbox.filter((m) => m.seq !== a.seq);
-        }
-        return { sent: acked.length, pending: (await this.outbox()).length };
-      } finally {
-        this.flushing = undefined;
-      }
-    })();
-    return this.flushing;
+    // Flushes run one after another: a flush asked for during another still sees later counts.
+    const next = (this.flushing ?? Promise.resolve())
+      .catch(() => undefined)
+      .then(() => this.flushOnce(options));
+    this.flushing = next;
+    return next;
+  }
+
+  private async flushOnce(options: {
+    heartbeat?: boolean;
+    license?: string;
+  }): Promise<{ sent: number; pending: number }> {
+    const s = await this.load();
+    if (options.license && s.pending === 0) s.license = options.license;
+    await this.seal(options.heartbeat ?? false);
+    const queued = (await this.outbox()).slice(0, MAX_BATCH);
+    if (queued.length === 0) return { sent: 0, pending: 0 };
+    let results: { seq: number | null; status: string }[];
+    try {
+      results = (await this.client.sendUsage(queued.map((q) => q.token))).results;
+    } catch {
+      return { sent: 0, pending: queued.length };
+    }
+    const acked = queued.filter(
+      (_, i) => results[i]?.status === "accepted" || results[i]?.status === "duplicate",
+    );
+    for (const a of acked) {
+      if (this.storage) await this.storage.db.delete("outbox", [a.jkt, a.seq]).catch(() => undefined);
+      else this.memoryOutbox = this.memoryOutbox.filter((m) => m.seq !== a.seq);
+    }
+    return { sent: acked.length, pending: (await this.outbox()).length };
   }
 
   async dispose(): Promise<void> {

@@ -104,121 +104,119 @@ async function apply(
   const now = ctx.now();
   const { claims } = r;
   const refuse = (code: ErrorCode): ReportResult => ({ seq: claims.seq, status: "rejected", code });
-  {
-    const lic = await tx.selectFrom("licenses").selectAll().where("jti", "=", claims.lic).executeTakeFirst();
-    if (!lic) return refuse("ERR_USAGE_INVALID");
-    if (lic.device_id !== r.deviceId) return refuse("ERR_USAGE_WRONG_DEVICE");
-    if (lic.revoked_at !== null) return refuse("ERR_LICENSE_REVOKED");
-    const device = await tx
-      .selectFrom("devices")
-      .select(["report_seq", "report_head", "report_last_to"])
-      .where("id", "=", r.deviceId)
-      .executeTakeFirstOrThrow();
-    const anomaly = (
-      kind: Parameters<typeof recordAnomaly>[1]["kind"],
-      severity: "warning" | "alert",
-      detail: Record<string, unknown>,
-    ) =>
-      recordAnomaly(
-        tx,
-        { kind, severity, principalId: principal.id, deviceId: r.deviceId, licenseJti: lic.jti, detail },
-        now,
-        ctx.metrics,
-      );
-
-    if (claims.seq <= device.report_seq) {
-      const stored = await tx
-        .selectFrom("usage_reports")
-        .select(["hash", "prev"])
-        .where("device_id", "=", r.deviceId)
-        .where("seq", "=", claims.seq)
-        .executeTakeFirst();
-      if (stored?.hash === r.hash) return { seq: claims.seq, status: "duplicate" };
-      // One behind with the same predecessor: the device lost its last write (tolerated, OEMCrypto-style ±1).
-      const oneBehind = claims.seq === device.report_seq && stored?.prev === claims.prev;
-      await anomaly(
-        oneBehind ? "usage_resync" : claims.seq < device.report_seq ? "usage_rollback" : "usage_fork",
-        oneBehind ? "warning" : "alert",
-        {
-          seq: claims.seq,
-          head: device.report_seq,
-        },
-      );
-      return { seq: claims.seq, status: "rejected", code: "ERR_USAGE_FORK" };
-    }
-    if (claims.seq > device.report_seq + 1) {
-      await anomaly("usage_gap", "alert", { seq: claims.seq, expected: device.report_seq + 1 });
-      return { seq: claims.seq, status: "rejected", code: "ERR_USAGE_GAP" };
-    }
-    if (claims.prev !== device.report_head) {
-      await anomaly("usage_fork", "alert", {
-        seq: claims.seq,
-        reason: "prev does not match the acknowledged head",
-      });
-      return { seq: claims.seq, status: "rejected", code: "ERR_USAGE_FORK" };
-    }
-    if (
-      claims.to > now + CLOCK_SKEW ||
-      claims.from + CLOCK_SKEW < device.report_last_to ||
-      claims.to - claims.from > now - lic.issued_at + CLOCK_SKEW + 86400
-    ) {
-      await anomaly("clock_rollback", "warning", {
-        seq: claims.seq,
-        from: claims.from,
-        to: claims.to,
-        serverTime: now,
-      });
-    }
-    await tx
-      .insertInto("usage_reports")
-      .values({
-        device_id: r.deviceId,
-        seq: claims.seq,
-        license_jti: lic.jti,
-        hash: r.hash,
-        prev: claims.prev,
-        count: claims.count,
-        window_from: claims.from,
-        window_to: claims.to,
-        received_at: now,
-      })
-      .execute();
-    await tx
-      .updateTable("devices")
-      .set({
-        report_seq: claims.seq,
-        report_head: r.hash,
-        report_last_to: Math.max(device.report_last_to, claims.to),
-      })
-      .where("id", "=", r.deviceId)
-      .execute();
-    await tx
-      .updateTable("licenses")
-      .set((eb) => ({ used: eb("used", "+", claims.count), last_report_at: now }))
-      .where("jti", "=", lic.jti)
-      .execute();
-    await tx
-      .updateTable("quota_counters")
-      .set((eb) => ({ used: eb("used", "+", claims.count) }))
-      .where("entitlement_id", "=", lic.entitlement_id)
-      .where("period_start", "=", lic.period_start)
-      .execute();
-    if (lic.used + claims.count > lic.allowance) {
-      await anomaly("quota_overrun", "alert", { used: lic.used + claims.count, allowance: lic.allowance });
-    }
-    await appendAudit(
+  const lic = await tx.selectFrom("licenses").selectAll().where("jti", "=", claims.lic).executeTakeFirst();
+  if (!lic) return refuse("ERR_USAGE_INVALID");
+  if (lic.device_id !== r.deviceId) return refuse("ERR_USAGE_WRONG_DEVICE");
+  if (lic.revoked_at !== null) return refuse("ERR_LICENSE_REVOKED");
+  const device = await tx
+    .selectFrom("devices")
+    .select(["report_seq", "report_head", "report_last_to"])
+    .where("id", "=", r.deviceId)
+    .executeTakeFirstOrThrow();
+  const anomaly = (
+    kind: Parameters<typeof recordAnomaly>[1]["kind"],
+    severity: "warning" | "alert",
+    detail: Record<string, unknown>,
+  ) =>
+    recordAnomaly(
       tx,
-      {
-        actor: principal.id,
-        action: "usage.accept",
-        outcome: "success",
-        subject: r.deviceId,
-        detail: { seq: claims.seq, count: claims.count, license: lic.jti },
-      },
+      { kind, severity, principalId: principal.id, deviceId: r.deviceId, licenseJti: lic.jti, detail },
       now,
+      ctx.metrics,
     );
-    return { seq: claims.seq, status: "accepted" };
+
+  if (claims.seq <= device.report_seq) {
+    const stored = await tx
+      .selectFrom("usage_reports")
+      .select(["hash", "prev"])
+      .where("device_id", "=", r.deviceId)
+      .where("seq", "=", claims.seq)
+      .executeTakeFirst();
+    if (stored?.hash === r.hash) return { seq: claims.seq, status: "duplicate" };
+    // One behind with the same predecessor: the device lost its last write (tolerated, OEMCrypto-style ±1).
+    const oneBehind = claims.seq === device.report_seq && stored?.prev === claims.prev;
+    await anomaly(
+      oneBehind ? "usage_resync" : claims.seq < device.report_seq ? "usage_rollback" : "usage_fork",
+      oneBehind ? "warning" : "alert",
+      {
+        seq: claims.seq,
+        head: device.report_seq,
+      },
+    );
+    return { seq: claims.seq, status: "rejected", code: "ERR_USAGE_FORK" };
   }
+  if (claims.seq > device.report_seq + 1) {
+    await anomaly("usage_gap", "alert", { seq: claims.seq, expected: device.report_seq + 1 });
+    return { seq: claims.seq, status: "rejected", code: "ERR_USAGE_GAP" };
+  }
+  if (claims.prev !== device.report_head) {
+    await anomaly("usage_fork", "alert", {
+      seq: claims.seq,
+      reason: "prev does not match the acknowledged head",
+    });
+    return { seq: claims.seq, status: "rejected", code: "ERR_USAGE_FORK" };
+  }
+  if (
+    claims.to > now + CLOCK_SKEW ||
+    claims.from + CLOCK_SKEW < device.report_last_to ||
+    claims.to - claims.from > now - lic.issued_at + CLOCK_SKEW + 86400
+  ) {
+    await anomaly("clock_rollback", "warning", {
+      seq: claims.seq,
+      from: claims.from,
+      to: claims.to,
+      serverTime: now,
+    });
+  }
+  await tx
+    .insertInto("usage_reports")
+    .values({
+      device_id: r.deviceId,
+      seq: claims.seq,
+      license_jti: lic.jti,
+      hash: r.hash,
+      prev: claims.prev,
+      count: claims.count,
+      window_from: claims.from,
+      window_to: claims.to,
+      received_at: now,
+    })
+    .execute();
+  await tx
+    .updateTable("devices")
+    .set({
+      report_seq: claims.seq,
+      report_head: r.hash,
+      report_last_to: Math.max(device.report_last_to, claims.to),
+    })
+    .where("id", "=", r.deviceId)
+    .execute();
+  await tx
+    .updateTable("licenses")
+    .set((eb) => ({ used: eb("used", "+", claims.count), last_report_at: now }))
+    .where("jti", "=", lic.jti)
+    .execute();
+  await tx
+    .updateTable("quota_counters")
+    .set((eb) => ({ used: eb("used", "+", claims.count) }))
+    .where("entitlement_id", "=", lic.entitlement_id)
+    .where("period_start", "=", lic.period_start)
+    .execute();
+  if (lic.used + claims.count > lic.allowance) {
+    await anomaly("quota_overrun", "alert", { used: lic.used + claims.count, allowance: lic.allowance });
+  }
+  await appendAudit(
+    tx,
+    {
+      actor: principal.id,
+      action: "usage.accept",
+      outcome: "success",
+      subject: r.deviceId,
+      detail: { seq: claims.seq, count: claims.count, license: lic.jti },
+    },
+    now,
+  );
+  return { seq: claims.seq, status: "accepted" };
 }
 
 /**

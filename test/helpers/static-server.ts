@@ -1,0 +1,76 @@
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join, normalize } from "node:path";
+
+export interface StaticServer {
+  url: string;
+  /** Paths requested, with their Range header if any. */
+  log: { path: string; range: string | undefined }[];
+  /** Cut the next response for `path` after this many body bytes (simulates a dropped connection). */
+  cutNext(path: string, afterBytes: number): void;
+  close(): Promise<void>;
+}
+
+/**
+ * A small static file server with ETag and single-range support, for resumable-download tests.
+ * Serves `root` on loopback; can drop a connection mid-body on request.
+ */
+export async function startStaticServer(
+  root: string,
+  headers: Record<string, string> = {},
+): Promise<StaticServer> {
+  const log: StaticServer["log"] = [];
+  const cuts = new Map<string, number>();
+  const server: Server = createServer(async (req, res) => {
+    const path = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
+    log.push({ path, range: req.headers.range });
+    for (const [k, v] of Object.entries({
+      "access-control-allow-origin": "*",
+      "access-control-expose-headers": "etag",
+      ...headers,
+    }))
+      res.setHeader(k, v);
+    let body: Buffer;
+    try {
+      body = await readFile(join(root, normalize(path).replace(/^(\.\.[/\\])+/, "")));
+    } catch {
+      res.writeHead(404).end();
+      return;
+    }
+    const etag = `"${createHash("sha1").update(body).digest("hex")}"`;
+    res.setHeader("etag", etag);
+    res.setHeader("accept-ranges", "bytes");
+    let start = 0;
+    const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? "");
+    if (range && (!req.headers["if-range"] || req.headers["if-range"] === etag)) {
+      start = Number(range[1]);
+      res.writeHead(206, {
+        "content-range": `bytes ${start}-${body.length - 1}/${body.length}`,
+        "content-length": body.length - start,
+      });
+    } else {
+      res.writeHead(200, { "content-length": body.length });
+    }
+    const cut = cuts.get(path);
+    if (cut !== undefined) {
+      cuts.delete(path);
+      res.write(body.subarray(start, start + cut));
+      setTimeout(() => res.destroy(), 20);
+      return;
+    }
+    res.end(body.subarray(start));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    log,
+    cutNext: (path, after) => cuts.set(path, after),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
