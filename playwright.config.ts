@@ -18,7 +18,7 @@ export default defineConfig({
     screenshot: "only-on-failure",
   },
   webServer: {
-    command: `node --import tsx test/browser/serve.ts ${port}`,
+    command: `node --import tsx test/browser/serve.ts ${port} ${port + 100}`,
     url: `http://127.0.0.1:${port}/test/browser/pages/core.html`,
     reuseExistingServer: false,
     timeout: 60_000,

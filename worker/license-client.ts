@@ -27,13 +27,26 @@ async function failure(res: Response): Promise<ModelVaultError> {
  */
 export class LicenseClient {
   private nonce: string | undefined;
+  /** Server time minus local trusted time, from the Date header: DPoP iat must be within ±60 s of the server's. */
+  private skew = 0;
 
   constructor(
     private readonly server: URL,
     private readonly device: DeviceRecord,
     private readonly credential: () => Promise<string>,
     private readonly retry: RetryOptions,
+    private readonly now: () => number,
   ) {}
+
+  /** The server's time as best known: local trusted time corrected by the observed skew. */
+  serverNow(): number {
+    return this.now() + this.skew;
+  }
+
+  private observeDate(res: Response): void {
+    const date = Date.parse(res.headers.get("date") ?? "");
+    if (Number.isFinite(date)) this.skew = Math.round(date / 1000) - this.now();
+  }
 
   private url(path: string): string {
     return new URL(path, this.server).toString();
@@ -47,6 +60,7 @@ export class LicenseClient {
           cache: "no-store",
         });
         if (!res.ok) throw await failure(res);
+        this.observeDate(res);
         return (await res.json()) as JSONWebKeySet;
       },
       this.retry,
@@ -58,7 +72,6 @@ export class LicenseClient {
   async request(
     model: { id: string; version: number },
     manifestDigest: string,
-    now: number,
     signal?: AbortSignal,
   ): Promise<IssuedLicense> {
     const jwks = await this.jwks(signal);
@@ -71,7 +84,7 @@ export class LicenseClient {
             htm: "POST",
             htu: url,
             akt: this.device.akt,
-            iat: now,
+            iat: this.serverNow(),
             ...(this.nonce ? { nonce: this.nonce } : {}),
           });
           const res = await fetch(url, {
@@ -99,7 +112,9 @@ export class LicenseClient {
       jwks,
       issuer: this.server.origin,
       deviceJkt: this.device.jkt,
-      currentDate: new Date(now * 1000),
+      currentDate: new Date(this.serverNow() * 1000),
+      // Date headers have one-second resolution and the request took time.
+      clockToleranceSeconds: 30,
     });
     if (
       claims.mdl.id !== model.id ||

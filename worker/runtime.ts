@@ -159,7 +159,13 @@ export class ModelRuntime {
     this.check();
 
     this.device = await deviceKeys(server.origin, this.storage, this.memoryDevices);
-    this.client = new LicenseClient(server, this.device, () => callbacks.credential(), options.retry);
+    this.client = new LicenseClient(
+      server,
+      this.device,
+      () => callbacks.credential(),
+      options.retry,
+      () => this.clock.now(),
+    );
     this.licenseKey = `${server.origin}|${this.manifest.model.id}|${this.manifest.model.version}|${this.device.jkt}`;
     await this.obtainLicense(signal);
     this.usage = new UsageReporter(this.storage, this.device, this.client, () => this.clock.now());
@@ -270,7 +276,7 @@ export class ModelRuntime {
 
   private async obtainLicense(signal?: AbortSignal): Promise<void> {
     try {
-      await this.adopt(await this.client.request(this.manifest.model, this.digest, this.clock.now(), signal));
+      await this.adopt(await this.client.request(this.manifest.model, this.digest, signal));
       this.offline = false;
     } catch (e) {
       if (!isModelVaultError(e, "ERR_NETWORK") || !this.options.allowOffline) {
@@ -391,7 +397,7 @@ export class ModelRuntime {
     if (this.revoked) throw this.revoked;
     await this.flushUsage(true);
     try {
-      await this.adopt(await this.client.request(this.manifest.model, this.digest, this.clock.now()));
+      await this.adopt(await this.client.request(this.manifest.model, this.digest));
       this.offline = false;
       this.renewalFailing = false;
       this.renewals++;

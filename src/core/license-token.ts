@@ -62,6 +62,8 @@ export interface LicenseVerifyOptions {
   currentDate?: Date;
   /** When given, the license must be bound to this device key thumbprint. */
   deviceJkt?: string;
+  /** Seconds of clock skew allowed on exp/nbf/iat (default 0). */
+  clockToleranceSeconds?: number;
 }
 
 /**
@@ -101,6 +103,7 @@ export async function verifyLicenseToken(token: string, o: LicenseVerifyOptions)
       audience: LICENSE_AUDIENCE,
       requiredClaims: REQUIRED,
       ...(o.currentDate ? { currentDate: o.currentDate } : {}),
+      clockTolerance: o.clockToleranceSeconds ?? 0,
     }));
   } catch (cause) {
     if (cause instanceof joseErrors.JWTExpired)

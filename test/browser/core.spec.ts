@@ -1,6 +1,6 @@
 import { expect, test } from "@playwright/test";
 
-const FIX = "/test/browser/fixtures-out";
+const FIX = "/test/browser/fixtures-out/core";
 
 test("the core verifies, checks and decrypts a packed model inside Chromium's Web Crypto", async ({
   page,

@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { generateKeyPairJwk } from "../../src/pack/keygen.js";
 import { packModel } from "../../src/pack/pack-model.js";
 
-export const FIXTURES = fileURLToPath(new URL("./fixtures-out/", import.meta.url));
+export const FIXTURES = fileURLToPath(new URL("./fixtures-out/core/", import.meta.url));
 
 export default async function globalSetup(): Promise<void> {
   await rm(FIXTURES, { recursive: true, force: true });

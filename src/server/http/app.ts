@@ -64,7 +64,7 @@ export function createApp(ctx: ServerContext, state: { draining: boolean }): Hon
     if (!c.res.headers.has("Cache-Control")) c.res.headers.set("Cache-Control", "no-store");
     if (allowed) {
       c.res.headers.set("Access-Control-Allow-Origin", origin);
-      c.res.headers.set("Access-Control-Expose-Headers", "DPoP-Nonce, WWW-Authenticate, Retry-After");
+      c.res.headers.set("Access-Control-Expose-Headers", "DPoP-Nonce, WWW-Authenticate, Retry-After, Date");
       c.res.headers.append("Vary", "Origin");
     }
     const route = c.req.routePath ?? "unmatched";
