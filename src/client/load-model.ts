@@ -55,7 +55,16 @@ export async function loadModel(manifestUrl: string, options: LoadModelOptions):
     const aborted = new Promise<never>((_, reject) =>
       options.signal?.addEventListener("abort", () => reject(new ModelVaultError("ERR_ABORTED"))),
     );
-    const loaded = await Promise.race([loading, aborted]);
+    // A worker script that cannot load (offline without a cached app shell) fires "error" and
+    // nothing else: without this the load would wait forever.
+    const failed = new Promise<never>((_, reject) =>
+      worker.addEventListener("error", (e) =>
+        reject(
+          new ModelVaultError("ERR_NETWORK", `the worker failed to start: ${e.message ?? "unreachable"}`),
+        ),
+      ),
+    );
+    const loaded = await Promise.race([loading, aborted, failed]);
     model = new SecureModel(api, worker, loaded);
     for (const e of events) model.dispatch(e);
     return model;
