@@ -61,6 +61,7 @@ export class LicenseClient {
         });
         if (!res.ok) throw await failure(res);
         this.observeDate(res);
+        this.nonce = res.headers.get("dpop-nonce") ?? this.nonce;
         return (await res.json()) as JSONWebKeySet;
       },
       this.retry,

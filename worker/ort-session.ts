@@ -46,6 +46,21 @@ export async function chooseBackend(preference: Backend): Promise<BackendChoice>
   };
 }
 
+// A 99-byte Identity model: creating a session from it initialises onnxruntime's wasm, which
+// then overlaps with the license request and the downloads instead of following them.
+const WARMUP_MODEL =
+  "CAgSCm1vZGVsdmF1bHQaAzAuMUIECgAQETpIChwKAXgSAXkaCklkZW50aXR5XzAiCElkZW50aXR5EgZ3YXJtdXBaDwoBeBIKCggIARIECgIIAWIPCgF5EgoKCAgBEgQKAggB";
+
+/** Starts onnxruntime's initialisation for `choice` in the background; never throws. */
+export function warmUp(choice: BackendChoice, wasmPaths: string | undefined): Promise<void> {
+  configure(wasmPaths);
+  const bytes = Uint8Array.from(atob(WARMUP_MODEL), (c) => c.charCodeAt(0));
+  return ort.InferenceSession.create(bytes, { executionProviders: [choice.backend] }).then(
+    (s) => s.release(),
+    () => undefined,
+  );
+}
+
 export class OrtSession {
   private queue: Promise<unknown> = Promise.resolve();
 

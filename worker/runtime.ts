@@ -9,7 +9,7 @@ import { MAX_MANIFEST_BYTES, verifyManifest } from "../src/core/manifest-jws.js"
 import type { LoadProgress } from "../src/core/progress.js";
 import { deviceKeys } from "./device-keys.js";
 import { type IssuedLicense, LicenseClient } from "./license-client.js";
-import { type Backend, chooseBackend, OrtSession, type PlainTensor } from "./ort-session.js";
+import { type Backend, chooseBackend, OrtSession, type PlainTensor, warmUp } from "./ort-session.js";
 import { type RetryOptions, withRetry } from "./retry.js";
 import { secureUrl } from "./secure-url.js";
 import { loadShards } from "./shard-loader.js";
@@ -130,6 +130,9 @@ export class ModelRuntime {
     this.callbacks = callbacks;
     const manifestUrl = secureUrl(options.manifestUrl);
     const server = secureUrl(options.licenseServer);
+    // onnxruntime's wasm start-up is the longest single step: begin it before anything else.
+    const choice = await chooseBackend(options.backend);
+    const warm = warmUp(choice, options.wasmPaths);
     // Storage is opened even with cache off: device keys, licenses and the usage outbox live there.
     this.storage = await openStorage(this.idb);
     if (!this.storage)
@@ -167,34 +170,11 @@ export class ModelRuntime {
       () => this.clock.now(),
     );
     this.licenseKey = `${server.origin}|${this.manifest.model.id}|${this.manifest.model.version}|${this.device.jkt}`;
-    await this.obtainLicense(signal);
-    this.usage = new UsageReporter(this.storage, this.device, this.client, () => this.clock.now());
-    await this.usage.init(this.claims.jti);
-    this.contentKey = await unwrapContentKeyOnDevice(
-      this.device.agreePrivate,
-      this.claims.cek.epk,
-      this.claims.cek.wrapped,
-      cekWrapInfo(this.claims.jti, this.manifest.model.id, this.manifest.model.version),
-    ).catch((cause) => {
-      throw new ModelVaultError(
-        "ERR_LICENSE_INVALID",
-        "the content key does not unwrap with this device's key",
-        {},
-        { cause },
-      );
-    });
-    callbacks.progress({
-      status: "license-granted",
-      licenseId: this.claims.jti,
-      deviceJkt: this.device.jkt,
-      expiresAt: this.claims.exp,
-      offlineUntil: this.claims.offline_until ?? null,
-      allowance: this.claims.quota.allowance,
-      offline: this.offline,
-    });
-    this.check();
-
-    const buffers = await loadShards(this.manifest, this.contentKey, {
+    // Three things overlap: the license (then the key unwrap), the shard downloads, and
+    // onnxruntime's wasm start-up. Decryption waits only for the key.
+    const contentKey = this.licenseAndKey(signal);
+    contentKey.catch(() => undefined);
+    const buffers = await loadShards(this.manifest, contentKey, {
       baseUrl: manifestUrl,
       storage: this.storage,
       useCache: options.cache,
@@ -203,9 +183,9 @@ export class ModelRuntime {
       ...(signal ? { signal } : {}),
       progress: callbacks.progress,
     });
+    await warm;
     try {
       this.check();
-      const choice = await chooseBackend(options.backend);
       const [graph, ...external] = this.manifest.files;
       this.session = await OrtSession.create(
         buffers.get(graph?.location ?? "") as Uint8Array,
@@ -231,6 +211,36 @@ export class ModelRuntime {
       // onnxruntime has copied the model into its own memory: our plaintext goes now.
       for (const b of buffers.values()) b.fill(0);
     }
+  }
+
+  /** Gets the license, reports it, and unwraps the content key inside Web Crypto. */
+  private async licenseAndKey(signal?: AbortSignal): Promise<CryptoKey> {
+    await this.obtainLicense(signal);
+    this.usage = new UsageReporter(this.storage, this.device, this.client, () => this.clock.now());
+    await this.usage.init(this.claims.jti);
+    this.contentKey = await unwrapContentKeyOnDevice(
+      this.device.agreePrivate,
+      this.claims.cek.epk,
+      this.claims.cek.wrapped,
+      cekWrapInfo(this.claims.jti, this.manifest.model.id, this.manifest.model.version),
+    ).catch((cause) => {
+      throw new ModelVaultError(
+        "ERR_LICENSE_INVALID",
+        "the content key does not unwrap with this device's key",
+        {},
+        { cause },
+      );
+    });
+    this.callbacks.progress({
+      status: "license-granted",
+      licenseId: this.claims.jti,
+      deviceJkt: this.device.jkt,
+      expiresAt: this.claims.exp,
+      offlineUntil: this.claims.offline_until ?? null,
+      allowance: this.claims.quota.allowance,
+      offline: this.offline,
+    });
+    return this.contentKey;
   }
 
   private async fetchManifest(url: URL, signal?: AbortSignal): Promise<{ jws: string; fromCache: boolean }> {

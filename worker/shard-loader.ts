@@ -114,13 +114,14 @@ async function ciphertextOf(
 }
 
 /**
- * Fetches, verifies and decrypts every shard of every file with bounded parallelism, each
+ * Fetches, verifies and decrypts every shard of every file with bounded parallelism (fetching
+ * while the content key is still on its way), each
  * file into one buffer allocated once at its final size. Plaintext exists only here and in
  * the session; the caller zeroes these buffers once the session holds the model.
  */
 export async function loadShards(
   manifest: Manifest,
-  key: CryptoKey,
+  contentKey: Promise<CryptoKey>,
   o: ShardLoadOptions,
 ): Promise<Map<string, Uint8Array>> {
   const buffers = new Map(manifest.files.map((f) => [f.location, new Uint8Array(f.size)]));
@@ -142,8 +143,9 @@ export async function loadShards(
         fromCache,
       });
       o.progress({ status: "shard-verified", location: file.location, index: shard.index });
+      // Downloads start before the license arrives; decryption waits for its key.
       const plain = await openShard(
-        key,
+        await contentKey,
         fromBase64Url(shard.iv),
         bytes,
         shardContext(manifest, file, shard.index),

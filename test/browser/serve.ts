@@ -68,6 +68,27 @@ for (const version of [1, 2]) {
     contentKey: await readFile(join(dir, "content-key.jwe"), "utf8"),
   });
 }
+// Benchmarks also want a 64 MB synthetic model, packed and registered, with its plain file beside it.
+if (process.env.MODELVAULT_BENCH_SYNTHETIC) {
+  const { writeSyntheticModel } = await import("../../models/synthetic.js");
+  const plain = join(out, "synthetic-64m.onnx");
+  await writeSyntheticModel(plain, { bytes: 64 * 1024 * 1024 });
+  const dir = join(out, "synthetic-64m");
+  await packModel({
+    modelPath: plain,
+    id: "synthetic-64m",
+    version: 1,
+    signingKey: keys.privateJwk,
+    recipient: registration,
+    outDir: dir,
+    force: true,
+  });
+  await call(publisher.token, "POST", "/v1/models", {
+    manifest: await readFile(join(dir, "manifest.jws"), "utf8"),
+    contentKey: await readFile(join(dir, "content-key.jwe"), "utf8"),
+  });
+}
+
 // A deliberately tampered copy of v1: one bit flipped in one shard.
 await rm(join(out, "digits-tampered"), { recursive: true, force: true });
 await cp(join(out, "digits-v1"), join(out, "digits-tampered"), { recursive: true });
