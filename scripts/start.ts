@@ -1,60 +1,205 @@
 /**
- * `npm start`: development keys (created once, private files 0600) and the digits model packed
- * into .data/. Reuses what exists. The license server and demo page join this as they land.
+ * `npm start`: the whole story on one machine. Creates development keys (once), starts the
+ * license server on its embedded SQLite database, packs and registers the digits model (plus a
+ * deliberately tampered copy), provisions a demo client and a demo-only licensor, and starts the
+ * demo page on Vite with the cross-origin isolation headers WASM threads need. Running it again
+ * reuses everything. Ctrl-C stops both servers cleanly.
+ *
+ * MODELVAULT_DEMO_PORT (5173), MODELVAULT_SERVER_PORT (8787), MODELVAULT_DATA (.data) configure it.
  */
 import { existsSync } from "node:fs";
-import { mkdir, readFile } from "node:fs/promises";
+import { cp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer as netServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { createServer } from "vite";
+import { manifestDigest } from "../src/core/digest.js";
+import type { EcJwk } from "../src/core/jwk.js";
 import { writePublicFile, writeSecretFile } from "../src/pack/key-files.js";
 import { generateKeyPairJwk } from "../src/pack/keygen.js";
 import { packModel } from "../src/pack/pack-model.js";
-import { verifyPackage } from "../src/pack/verify-package.js";
+import { bootstrapAdmin } from "../src/server/bootstrap.js";
+import { startServer } from "../src/server/start-server.js";
+import { securityHeaders } from "../vite.config.js";
+import { serveOrt } from "./serve-ort.js";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
-const data = join(root, ".data");
-const keys = join(data, "keys");
+const data = process.env.MODELVAULT_DATA ?? join(root, ".data");
+const demoPort = Number(process.env.MODELVAULT_DEMO_PORT ?? 5173);
+const serverPort = Number(process.env.MODELVAULT_SERVER_PORT ?? 8787);
+const publicDir = join(root, "demo", "public");
+const say = (line: string) => process.stdout.write(`${line}\n`);
 
-async function keyPair(name: string, use: "sig" | "enc") {
-  const priv = join(keys, `${name}.private.jwk.json`);
+async function assertFree(port: number, what: string, variable: string): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const probe = netServer();
+    probe.once("error", () => {
+      process.stderr.write(
+        `port ${port} (${what}) is busy. Free it, or pick another: ${variable}=<port> npm start\n`,
+      );
+      process.exit(1);
+    });
+    probe.listen(port, "127.0.0.1", () => probe.close(() => resolve()));
+  });
+}
+
+async function publisherKeys(): Promise<{ privateJwk: EcJwk; publicJwk: EcJwk }> {
+  const dir = join(data, "keys");
+  const priv = join(dir, "publisher.private.jwk.json");
   if (!existsSync(priv)) {
-    const pair = await generateKeyPairJwk(use);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const pair = await generateKeyPairJwk("sig");
     await writeSecretFile(priv, JSON.stringify(pair.privateJwk, null, 2));
     await writePublicFile(
-      join(keys, `${name}.public.jwk.json`),
+      join(dir, "publisher.public.jwk.json"),
       JSON.stringify(pair.publicJwk, null, 2),
       true,
     );
-    console.log(`created ${name} key ${pair.publicJwk.kid} in ${keys}`);
+    say(`created the development publisher key ${pair.publicJwk.kid}`);
   }
   return {
     privateJwk: JSON.parse(await readFile(priv, "utf8")),
-    publicJwk: JSON.parse(await readFile(join(keys, `${name}.public.jwk.json`), "utf8")),
+    publicJwk: JSON.parse(await readFile(join(dir, "publisher.public.jwk.json"), "utf8")),
   };
 }
 
-await mkdir(keys, { recursive: true, mode: 0o700 });
-const publisher = await keyPair("publisher", "sig");
-const registration = await keyPair("registration", "enc");
-const out = join(data, "packages", "digits-v1");
-const ok = await verifyPackage(out, { publisherKeys: [publisher.publicJwk] }).then(
-  () => true,
-  () => false,
-);
-if (!ok) {
-  const r = await packModel({
+await assertFree(serverPort, "license server", "MODELVAULT_SERVER_PORT");
+await assertFree(demoPort, "demo page", "MODELVAULT_DEMO_PORT");
+const origins = [`http://127.0.0.1:${demoPort}`, `http://localhost:${demoPort}`];
+const server = await startServer({
+  dataDir: join(data, "server"),
+  port: serverPort,
+  corsOrigins: origins,
+  log: () => {},
+});
+const statePath = join(data, "demo-state.json");
+type State = {
+  admin: string;
+  publisher: string;
+  client: { id: string; token: string };
+  licensor: { id: string; token: string };
+  digest: string;
+};
+let state: State | undefined = existsSync(statePath)
+  ? JSON.parse(await readFile(statePath, "utf8"))
+  : undefined;
+const boot = await bootstrapAdmin(server.ctx);
+if (boot) state = undefined; // a fresh database: provision again
+
+const call = async (token: string, method: string, path: string, body?: unknown) => {
+  const r = await fetch(`${server.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    ...(body ? { body: JSON.stringify(body) } : {}),
+  });
+  const json = (await r.json()) as Record<string, string>;
+  if (!r.ok) throw new Error(`${method} ${path}: ${JSON.stringify(json)}`);
+  return json;
+};
+
+const keys = await publisherKeys();
+if (!state && boot) {
+  const admin = boot.token;
+  const principal = async (name: string, roles: string[]) => {
+    const p = await call(admin, "POST", "/v1/admin/principals", { name, roles });
+    return {
+      id: p.id as string,
+      token: (await call(admin, "POST", `/v1/admin/principals/${p.id}/api-keys`)).token as string,
+    };
+  };
+  await call(admin, "POST", "/v1/admin/publisher-keys", { jwk: keys.publicJwk });
+  const publisher = await principal("demo publisher", ["publisher"]);
+  const licensor = await principal("demo licensor (demo only)", ["licensor"]);
+  const client = await principal("demo client", ["client"]);
+  const pkg = join(publicDir, "models", "digits");
+  await packModel({
     modelPath: join(root, "models/digits/digits.onnx"),
     id: "digits",
     version: 1,
-    signingKey: publisher.privateJwk,
-    recipient: registration.publicJwk,
-    outDir: out,
+    signingKey: keys.privateJwk,
+    recipient: server.ctx.keys.registration.publicJwk,
+    outDir: pkg,
     force: true,
+    shardSize: 64 * 1024,
   });
-  console.log(`packed digits v1 (${r.manifest.size} bytes) into ${out}`);
+  const manifest = await readFile(join(pkg, "manifest.jws"), "utf8");
+  await call(publisher.token, "POST", "/v1/models", {
+    manifest,
+    contentKey: await readFile(join(pkg, "content-key.jwe"), "utf8"),
+  });
+  await rm(join(pkg, "content-key.jwe")); // the sealed key belongs to the server, not the public folder
+  await call(licensor.token, "POST", "/v1/entitlements", {
+    principalId: client.id,
+    modelId: "digits",
+    scopes: ["infer", "offline"],
+    quota: 5000,
+    periodSeconds: 86400,
+    licenseAllowance: 200,
+    maxDevices: 10,
+    licenseTtlSeconds: 120, // short, so renewals are visible
+    offlineSeconds: 900,
+    expiresAt: Math.floor(Date.now() / 1000) + 365 * 86400,
+  });
+  // A deliberately tampered copy: one bit flipped in one shard.
+  const bad = join(publicDir, "models", "digits-tampered");
+  await rm(bad, { recursive: true, force: true });
+  await cp(pkg, bad, { recursive: true });
+  const shard = JSON.parse(Buffer.from(manifest.split(".")[1] as string, "base64url").toString()).files[0]
+    .shards[1].sha256;
+  const file = join(bad, "shards", `${shard}.bin`);
+  const bytes = await readFile(file);
+  bytes[1234] = (bytes[1234] as number) ^ 1;
+  await writeFile(file, bytes);
+  state = { admin, publisher: publisher.token, client, licensor, digest: await manifestDigest(manifest) };
+  await writeSecretFile(statePath, JSON.stringify(state, null, 2), true);
+  say(
+    "provisioned: publisher, demo client and demo-only licensor principals; digits v1 packed, registered and granted",
+  );
+} else if (!state) {
+  process.stderr.write(
+    `the server's database exists but ${statePath} is missing: remove ${join(data, "server")} to start over\n`,
+  );
+  process.exit(1);
 } else {
-  console.log(`reusing the packed digits v1 in ${out}`);
+  say(`reusing the keys, database and packed model in ${data}`);
 }
-console.log(
-  "verified: manifest signature and every shard digest. Next: the license server and demo page (issues #3-#5).",
+
+await writeFile(
+  join(publicDir, "demo-config.json"),
+  JSON.stringify({
+    licenseServer: server.url,
+    credential: state?.client.token,
+    demoLicensorKey: state?.licensor.token,
+    publisherKey: keys.publicJwk,
+    manifest: "/models/digits/manifest.jws",
+    tamperedManifest: "/models/digits-tampered/manifest.jws",
+    // Served by our own dev server (scripts/serve-ort.ts): self-hosted, never a CDN.
+    wasmPaths: "/ort/",
+  }),
 );
+
+const vite = await createServer({
+  configFile: join(root, "vite.config.ts"),
+  root: join(root, "demo"),
+  server: { port: demoPort, host: "127.0.0.1", strictPort: true },
+  plugins: [serveOrt(root, securityHeaders)],
+});
+await vite.listen();
+say("");
+say(`  ModelVault demo:   http://127.0.0.1:${demoPort}/`);
+say(`  license server:    ${server.url}  (SQLite in ${join(data, "server")})`);
+say(
+  "  demo client:       entitlement for digits, 2-minute licenses, 15 minutes offline, 200 inferences per license",
+);
+say("  Ctrl-C stops both.");
+let stopping = false;
+const stop = async () => {
+  if (stopping) return;
+  stopping = true;
+  say("\nstopping: demo page, then license server (in-flight requests finish, audit checkpointed)");
+  await vite.close();
+  await server.close();
+  process.exit(0);
+};
+process.on("SIGINT", stop);
+process.on("SIGTERM", stop);

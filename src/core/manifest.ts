@@ -4,6 +4,10 @@ import { checkModelId, checkModelVersion } from "./ids.js";
 import type { ShardContext } from "./shard-aad.js";
 import { IV_BYTES, TAG_BYTES } from "./shard-cipher.js";
 
+// No code generation: pages that load the runtime run under a strict CSP without 'unsafe-eval',
+// and zod's JIT probe (new Function) would be reported there as a violation.
+z.config({ jitless: true });
+
 export const MANIFEST_FORMAT = "modelvault/1";
 export const MIN_SHARD_SIZE = 64 * 1024;
 export const MAX_SHARD_SIZE = 256 * 1024 * 1024;
