@@ -17,11 +17,26 @@ export default defineConfig({
     launchOptions: { executablePath: chromiumPath(), args: [...CHROMIUM_ARGS, "--disable-gpu"] },
     screenshot: "only-on-failure",
   },
-  webServer: {
-    command: `node --import tsx test/browser/serve.ts ${port} ${port + 100}`,
-    url: `http://127.0.0.1:${port}/test/browser/pages/core.html`,
-    reuseExistingServer: false,
-    timeout: 60_000,
-    stdout: "pipe",
-  },
+  webServer: [
+    {
+      command: `node --import tsx test/browser/serve.ts ${port} ${port + 100}`,
+      url: `http://127.0.0.1:${port}/test/browser/pages/core.html`,
+      reuseExistingServer: false,
+      timeout: 60_000,
+      stdout: "pipe",
+    },
+    {
+      // The demo started exactly as `npm start` starts it, on its own ports and a fresh data folder.
+      command: "rm -rf test-results/demo-data && npm start",
+      url: `http://127.0.0.1:${port + 200}/`,
+      env: {
+        MODELVAULT_DATA: "test-results/demo-data",
+        MODELVAULT_DEMO_PORT: String(port + 200),
+        MODELVAULT_SERVER_PORT: String(port + 300),
+      },
+      reuseExistingServer: false,
+      timeout: 120_000,
+      stdout: "pipe",
+    },
+  ],
 });

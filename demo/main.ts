@@ -98,7 +98,7 @@ async function refreshServerUsage(): Promise<void> {
   }
 }
 
-async function load(manifest: string): Promise<void> {
+async function load(manifest: string, cache = true): Promise<void> {
   await model?.dispose();
   model = undefined;
   shards = { loaded: 0, total: 1, decrypted: 0, totalPlain: 1 };
@@ -110,6 +110,7 @@ async function load(manifest: string): Promise<void> {
       credential: () => config.credential,
       publisherKeys: [config.publisherKey as never],
       wasmPaths: config.wasmPaths,
+      cache,
       onProgress,
     });
     const m = model;
@@ -220,7 +221,8 @@ async function main(): Promise<void> {
       r.ok ? "ok" : "error",
     );
   });
-  $("tampered").addEventListener("click", () => void load(config.tamperedManifest));
+  // Without the cache: cached shards are verified copies of the real ones and would hide the tampering.
+  $("tampered").addEventListener("click", () => void load(config.tamperedManifest, false));
   $("clear-cache").addEventListener("click", async () => {
     await model?.dispose();
     model = undefined;

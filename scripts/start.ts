@@ -10,7 +10,7 @@
 import { existsSync } from "node:fs";
 import { cp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer as netServer } from "node:net";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createServer } from "vite";
 import { manifestDigest } from "../src/core/digest.js";
@@ -24,10 +24,12 @@ import { securityHeaders } from "../vite.config.js";
 import { serveOrt } from "./serve-ort.js";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
-const data = process.env.MODELVAULT_DATA ?? join(root, ".data");
+const data = resolve(process.env.MODELVAULT_DATA ?? join(root, ".data"));
 const demoPort = Number(process.env.MODELVAULT_DEMO_PORT ?? 5173);
 const serverPort = Number(process.env.MODELVAULT_SERVER_PORT ?? 8787);
-const publicDir = join(root, "demo", "public");
+// Served files (packed models, the demo's config, the service worker) live in the data folder,
+// so two demos with different data folders never overwrite each other's.
+const publicDir = join(data, "public");
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
 async function assertFree(port: number, what: string, variable: string): Promise<void> {
@@ -164,6 +166,8 @@ if (!state && boot) {
   say(`reusing the keys, database and packed model in ${data}`);
 }
 
+await mkdir(publicDir, { recursive: true });
+await cp(join(root, "demo", "sw.js"), join(publicDir, "sw.js"));
 await writeFile(
   join(publicDir, "demo-config.json"),
   JSON.stringify({
@@ -181,6 +185,7 @@ await writeFile(
 const vite = await createServer({
   configFile: join(root, "vite.config.ts"),
   root: join(root, "demo"),
+  publicDir,
   server: { port: demoPort, host: "127.0.0.1", strictPort: true },
   plugins: [serveOrt(root, securityHeaders)],
 });
