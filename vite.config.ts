@@ -17,6 +17,8 @@ export default defineConfig({
   server: { host: "127.0.0.1", strictPort: true, headers: securityHeaders },
   preview: { host: "127.0.0.1", strictPort: true, headers: securityHeaders },
   worker: { format: "es" },
-  optimizeDeps: { exclude: ["onnxruntime-web"] },
+  // Pre-bundled up front: deps first seen in the worker would otherwise make the dev server
+  // re-optimise and reload pages mid-run.
+  optimizeDeps: { include: ["comlink", "idb", "jose", "zod"], exclude: ["onnxruntime-web"] },
   build: { target: "es2022", outDir: "dist/demo" },
 });

@@ -1,18 +1,9 @@
 import { createHash } from "node:crypto";
+import type { Database } from "../db/schema.js";
 import { canonicalJson } from "./canonical-json.js";
 
 /** One audit entry as stored. `detail` is canonical JSON text. */
-export interface AuditEntry {
-  seq: number;
-  at: number;
-  actor: string;
-  action: string;
-  outcome: string;
-  subject: string;
-  detail: string;
-  prev_hash: string;
-  hash: string;
-}
+export type AuditEntry = Database["audit_log"];
 
 /**
  * hash(n) = SHA-256( prev_hash || "\n" || canonical JSON of {seq, at, actor, action, outcome, subject, detail} ),
