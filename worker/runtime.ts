@@ -174,7 +174,7 @@ export class ModelRuntime {
     // onnxruntime's wasm start-up. Decryption waits only for the key.
     const contentKey = this.licenseAndKey(signal);
     contentKey.catch(() => undefined);
-    const buffers = await loadShards(this.manifest, contentKey, {
+    const { buffers, cacheWrites } = await loadShards(this.manifest, contentKey, {
       baseUrl: manifestUrl,
       storage: this.storage,
       useCache: options.cache,
@@ -194,6 +194,7 @@ export class ModelRuntime {
         options.wasmPaths,
       );
       callbacks.progress({ status: "session-created", backend: choice.backend, reason: choice.reason });
+      await cacheWrites; // overlapped with session creation; a reload right after finds everything
       this.scheduleRenewal();
       void this.flushUsage();
       callbacks.progress({ status: "ready" });

@@ -81,7 +81,7 @@ async function ciphertextOf(
   file: ManifestFile,
   shard: ManifestShard,
   o: ShardLoadOptions,
-  state: { cacheOn: boolean; loaded: number; total: number },
+  state: { cacheOn: boolean; loaded: number; total: number; writes: Promise<void>[] },
 ) {
   if (state.cacheOn && o.storage) {
     const cached = await o.storage.getShard(shard.sha256);
@@ -102,13 +102,21 @@ async function ciphertextOf(
   }
   const bytes = await download(new URL(shardPath(shard), o.baseUrl), shardCiphertextSize(shard), o);
   await checkShardBytes(shard, bytes, file.location);
-  if (state.cacheOn && o.storage && !(await o.storage.putShard(shard.sha256, bytes))) {
-    state.cacheOn = false;
-    o.progress({
-      status: "warning",
-      code: "ERR_STORAGE_UNAVAILABLE",
-      message: "storage refused a shard (full?); continuing without cache",
-    });
+  if (state.cacheOn && o.storage) {
+    // Cached in the background: decryption and session creation need not wait for IndexedDB.
+    // Each shard is its own transaction, so an unfinished write leaves no partial entry.
+    const storage = o.storage;
+    state.writes.push(
+      storage.putShard(shard.sha256, bytes).then((stored) => {
+        if (stored || !state.cacheOn) return;
+        state.cacheOn = false;
+        o.progress({
+          status: "warning",
+          code: "ERR_STORAGE_UNAVAILABLE",
+          message: "storage refused a shard (full?); continuing without cache",
+        });
+      }),
+    );
   }
   return { bytes, fromCache: false };
 }
@@ -123,11 +131,11 @@ export async function loadShards(
   manifest: Manifest,
   contentKey: Promise<CryptoKey>,
   o: ShardLoadOptions,
-): Promise<Map<string, Uint8Array>> {
+): Promise<{ buffers: Map<string, Uint8Array>; cacheWrites: Promise<unknown> }> {
   const buffers = new Map(manifest.files.map((f) => [f.location, new Uint8Array(f.size)]));
   const jobs = manifest.files.flatMap((file) => file.shards.map((shard) => ({ file, shard })));
   const total = jobs.reduce((n, j) => n + shardCiphertextSize(j.shard), 0);
-  const state = { cacheOn: o.useCache, loaded: 0, total };
+  const state = { cacheOn: o.useCache, loaded: 0, total, writes: [] as Promise<void>[] };
   let decrypted = 0;
   try {
     await mapLimit(jobs, o.concurrency, async ({ file, shard }) => {
@@ -166,5 +174,5 @@ export async function loadShards(
     for (const b of buffers.values()) b.fill(0);
     throw e;
   }
-  return buffers;
+  return { buffers, cacheWrites: Promise.all(state.writes) };
 }
