@@ -195,29 +195,38 @@ try {
     }
     return out;
   });
+  // Ten concurrent senders over keep-alive connections; timed here to the millisecond (autocannon's
+  // `amount` mode only ends on its one-second sampling ticks).
   let u = 0;
+  const latencies: number[] = [];
+  let non2xx = 0;
   const started = performance.now();
-  const usage = (await autocannon({
-    url: `${url}/v1/usage`,
-    connections: 10,
-    amount: reporters.length,
-    requests: [
-      {
-        method: "POST",
-        setupRequest: (req: Record<string, unknown>) => ({
-          ...req,
+  await Promise.all(
+    Array.from({ length: 10 }, async () => {
+      while (u < reporters.length) {
+        const body = reporters[u++] as string;
+        const t = performance.now();
+        const res = await fetch(`${url}/v1/usage`, {
+          method: "POST",
           headers: { authorization: `Bearer ${client.token}`, "content-type": "application/json" },
-          body: reporters[u++],
-        }),
-      },
-    ],
-  } as never)) as unknown as {
-    requests: { total: number };
-    latency: { p50: number; p99: number };
-    non2xx: number;
-    duration: number;
-  };
+          body,
+        });
+        await res.arrayBuffer();
+        if (!res.ok) non2xx++;
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
   const usageSeconds = (performance.now() - started) / 1000;
+  latencies.sort((x, y) => x - y);
+  const usage = {
+    requests: { total: latencies.length },
+    latency: {
+      p50: Math.round(latencies[Math.floor(latencies.length * 0.5)] as number),
+      p99: Math.round(latencies[Math.floor(latencies.length * 0.99)] as number),
+    },
+    non2xx,
+  };
   const reportsPerSecond = (usage.requests.total * REPORTS_PER_BATCH) / usageSeconds;
 
   const f = (n: number) => n.toFixed(0);
