@@ -184,6 +184,23 @@ async function setOffline(offline: boolean): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  // On the very first visit the page loaded before its service worker existed: once the worker
+  // takes control, reload once, so the page, its scripts and styles, the Worker and onnxruntime's
+  // wasm are all fetched through it and cached, and the next start needs no network at all.
+  if ("serviceWorker" in navigator) {
+    await navigator.serviceWorker.register("/sw.js").catch(() => undefined);
+    if (!navigator.serviceWorker.controller && !sessionStorage.getItem("modelvault-demo-sw")) {
+      sessionStorage.setItem("modelvault-demo-sw", "1");
+      const controlled = await new Promise<boolean>((resolve) => {
+        navigator.serviceWorker.addEventListener("controllerchange", () => resolve(true), { once: true });
+        setTimeout(() => resolve(false), 3000);
+      });
+      if (controlled) {
+        location.reload();
+        return;
+      }
+    }
+  }
   const offline = localStorage.getItem(OFFLINE_FLAG) === "1";
   $("offline").hidden = offline;
   $("online").hidden = !offline;
@@ -238,9 +255,6 @@ async function main(): Promise<void> {
   setInterval(tick, 1000);
   await load(config.manifest);
   void refreshServerUsage();
-  // Registered after the first load, so installing it never races that load; from the next
-  // visit on it serves the app shell, and its flag simulates a lost connection.
-  if ("serviceWorker" in navigator) await navigator.serviceWorker.register("/sw.js").catch(() => undefined);
 }
 
 void main();

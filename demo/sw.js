@@ -5,7 +5,20 @@
 const SHELL = "modelvault-demo-shell-v1";
 const FLAGS = "modelvault-demo-flags";
 
-self.addEventListener("install", () => self.skipWaiting());
+// onnxruntime-web's runtime, fetched up front: the Worker imports it by URL (with Vite's ?import
+// marker in development), which is easy to miss when caching only what passes by.
+const ORT = ["ort-wasm-simd-threaded.jsep.mjs", "ort-wasm-simd-threaded.jsep.wasm"];
+const ORT_URLS = ORT.flatMap((f) => [`/ort/${f}`, `/ort/${f}?import`]);
+
+self.addEventListener("install", (event) => {
+  event.waitUntil(
+    caches
+      .open(SHELL)
+      .then((cache) => cache.addAll(ORT_URLS))
+      .catch(() => undefined)
+      .then(() => self.skipWaiting()),
+  );
+});
 self.addEventListener("activate", (event) => event.waitUntil(self.clients.claim()));
 
 self.addEventListener("message", (event) => {

@@ -17,13 +17,14 @@ export interface PlainTensor {
 
 let configured = false;
 
-function configure(wasmPaths: string | undefined): void {
+function configure(wasmPaths: string | undefined, threads: number | undefined): void {
   if (configured) return;
   configured = true;
   if (wasmPaths) ort.env.wasm.wasmPaths = wasmPaths;
   const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
   // Threads need SharedArrayBuffer, which browsers give only to cross-origin isolated pages.
-  ort.env.wasm.numThreads = isolated ? Math.min(4, globalThis.navigator?.hardwareConcurrency ?? 1) : 1;
+  ort.env.wasm.numThreads =
+    threads ?? (isolated ? Math.min(4, globalThis.navigator?.hardwareConcurrency ?? 1) : 1);
   ort.env.logLevel = "error";
 }
 
@@ -52,8 +53,12 @@ const WARMUP_MODEL =
   "CAgSCm1vZGVsdmF1bHQaAzAuMUIECgAQETpIChwKAXgSAXkaCklkZW50aXR5XzAiCElkZW50aXR5EgZ3YXJtdXBaDwoBeBIKCggIARIECgIIAWIPCgF5EgoKCAgBEgQKAggB";
 
 /** Starts onnxruntime's initialisation for `choice` in the background; never throws. */
-export function warmUp(choice: BackendChoice, wasmPaths: string | undefined): Promise<void> {
-  configure(wasmPaths);
+export function warmUp(
+  choice: BackendChoice,
+  wasmPaths: string | undefined,
+  threads?: number,
+): Promise<void> {
+  configure(wasmPaths, threads);
   const bytes = Uint8Array.from(atob(WARMUP_MODEL), (c) => c.charCodeAt(0));
   return ort.InferenceSession.create(bytes, { executionProviders: [choice.backend] }).then(
     (s) => s.release(),
@@ -71,8 +76,9 @@ export class OrtSession {
     externalData: { path: string; data: Uint8Array }[],
     choice: BackendChoice,
     wasmPaths: string | undefined,
+    threads?: number,
   ): Promise<OrtSession> {
-    configure(wasmPaths);
+    configure(wasmPaths, threads);
     try {
       const session = await ort.InferenceSession.create(graph, {
         executionProviders: [choice.backend],

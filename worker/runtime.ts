@@ -30,6 +30,8 @@ export interface RuntimeLoadOptions {
   retry: RetryOptions;
   concurrency: number;
   wasmPaths?: string;
+  /** WASM threads; default: up to 4 when cross-origin isolated, else 1. */
+  threads?: number;
   /** The page's wall clock at load, seconds (the worker then advances it monotonically). */
   wallClock: number;
   /** Renew when this fraction of the license lifetime has passed (default 0.75). */
@@ -132,7 +134,7 @@ export class ModelRuntime {
     const server = secureUrl(options.licenseServer);
     // onnxruntime's wasm start-up is the longest single step: begin it before anything else.
     const choice = await chooseBackend(options.backend);
-    const warm = warmUp(choice, options.wasmPaths);
+    const warm = warmUp(choice, options.wasmPaths, options.threads);
     // Storage is opened even with cache off: device keys, licenses and the usage outbox live there.
     this.storage = await openStorage(this.idb);
     if (!this.storage)
@@ -192,6 +194,7 @@ export class ModelRuntime {
         external.map((f) => ({ path: f.location, data: buffers.get(f.location) as Uint8Array })),
         choice,
         options.wasmPaths,
+        options.threads,
       );
       callbacks.progress({ status: "session-created", backend: choice.backend, reason: choice.reason });
       await cacheWrites; // overlapped with session creation; a reload right after finds everything

@@ -48,6 +48,7 @@ export async function loadModel(manifestUrl: string, options: LoadModelOptions):
         retry: { attempts: options.retry?.attempts ?? 4, baseDelayMs: options.retry?.baseDelayMs ?? 250 },
         concurrency: options.concurrency ?? 4,
         wasmPaths: options.wasmPaths ?? "/ort/",
+        ...(options.threads !== undefined ? { threads: options.threads } : {}),
         wallClock: Math.floor(Date.now() / 1000),
       },
       callbacks,

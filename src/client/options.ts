@@ -28,6 +28,8 @@ export interface LoadModelOptions {
    * Never a CDN unless you point it at one.
    */
   wasmPaths?: string;
+  /** WASM threads (default: up to 4 when the page is cross-origin isolated, else 1). */
+  threads?: number;
   /** The worker script, for bundlers that cannot follow `new URL(…, import.meta.url)`. */
   workerUrl?: string | URL;
 }
