@@ -92,7 +92,8 @@ async function refreshServerUsage(): Promise<void> {
     });
     const body = (await r.json()) as { usage: { count: number }[] };
     const total = body.usage.reduce((n, u) => n + u.count, 0);
-    $("server-usage").textContent = `${body.usage.length} reports, ${total} inferences`;
+    $("server-usage").textContent =
+      `${body.usage.length} report${body.usage.length === 1 ? "" : "s"}, ${total} inference${total === 1 ? "" : "s"}`;
   } catch {
     $("server-usage").textContent = "unreachable";
   }
