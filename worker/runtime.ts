@@ -1,4 +1,4 @@
-import type { JSONWebKeySet } from "jose";
+import { decodeJwt, type JSONWebKeySet } from "jose";
 import { cekWrapInfo, unwrapContentKeyOnDevice } from "../src/core/cek-wrap.js";
 import { manifestDigest } from "../src/core/digest.js";
 import { type ErrorCode, isModelVaultError, ModelVaultError } from "../src/core/errors.js";
@@ -92,25 +92,28 @@ const REFUSALS: ErrorCode[] = [
  * The secure pipeline, run inside the worker: verify the manifest, get a device-bound license,
  * unwrap the content key inside Web Crypto, fetch/verify/decrypt shards, create the session,
  * zero the plaintext; then guard every run with the license, renew it, and report usage.
- * Teardown order in dispose(): timers, usage flush, session, key, storage.
+ * Teardown order in dispose(): timers, usage flush, session, storage. The content key is held
+ * only by the load in progress, so once loaded nothing in the worker can decrypt again.
  */
 export class ModelRuntime {
   private storage: Storage | undefined;
   private clock!: TrustedClock;
   private session: OrtSession | undefined;
-  private contentKey: CryptoKey | undefined;
   private manifest!: Manifest;
   private digest!: string;
   private device!: DeviceRecord;
   private client!: LicenseClient;
   private usage!: UsageReporter;
   private claims!: LicenseClaims;
-  private jwks!: JSONWebKeySet;
   private licenseKey = "";
   private used = 0;
   private offline = false;
   private renewals = 0;
   private revoked: ModelVaultError | undefined;
+  /** Set while renewals fail for network reasons: the offline allowance then applies online too. */
+  private renewalFailing = false;
+  /** The license's offline deadline, when its scope allows offline use. */
+  private offlineUntil: number | undefined;
   private renewTimer: ReturnType<typeof setTimeout> | undefined;
   private disposed = false;
   private options!: RuntimeLoadOptions;
@@ -222,7 +225,7 @@ export class ModelRuntime {
     await this.obtainLicense(signal);
     this.usage = new UsageReporter(this.storage, this.device, this.client, () => this.clock.now());
     await this.usage.init(this.claims.jti);
-    this.contentKey = await unwrapContentKeyOnDevice(
+    const key = await unwrapContentKeyOnDevice(
       this.device.agreePrivate,
       this.claims.cek.epk,
       this.claims.cek.wrapped,
@@ -244,7 +247,7 @@ export class ModelRuntime {
       allowance: this.claims.quota.allowance,
       offline: this.offline,
     });
-    return this.contentKey;
+    return key;
   }
 
   private async fetchManifest(url: URL, signal?: AbortSignal): Promise<{ jws: string; fromCache: boolean }> {
@@ -302,10 +305,15 @@ export class ModelRuntime {
     }
   }
 
-  private async adopt(issued: IssuedLicense): Promise<void> {
-    this.claims = issued.claims;
-    this.jwks = issued.jwks;
+  /** Takes a verified license as the current one. */
+  private setClaims(claims: LicenseClaims): void {
+    this.claims = claims;
+    this.offlineUntil = claims.scope.split(" ").includes("offline") ? claims.offline_until : undefined;
     this.used = 0;
+  }
+
+  private async adopt(issued: IssuedLicense): Promise<void> {
+    this.setClaims(issued.claims);
     await this.clock.observe(issued.claims.iat);
     await this.storage?.db
       .put("licenses", {
@@ -322,28 +330,21 @@ export class ModelRuntime {
     const cached = await this.storage?.db.get("licenses", this.licenseKey).catch(() => undefined);
     if (!cached) throw cause;
     const jwks = cached.jwks as JSONWebKeySet;
-    const unverified = JSON.parse(
-      atob(cached.token.split(".")[1]?.replace(/-/g, "+").replace(/_/g, "/") ?? ""),
-    ) as LicenseClaims;
     const claims = await verifyLicenseToken(cached.token, {
       jwks,
       issuer: new URL(this.options.licenseServer).origin,
       deviceJkt: this.device.jkt,
-      currentDate: new Date(unverified.iat * 1000),
+      // Signature, issuer and binding as of when it was issued; expiry is judged below.
+      currentDate: new Date((decodeJwt(cached.token).iat ?? 0) * 1000),
     });
-    const now = this.clock.now();
-    const until = claims.scope.split(" ").includes("offline")
-      ? (claims.offline_until ?? claims.exp)
-      : claims.exp;
-    if (now >= until)
+    this.setClaims(claims);
+    if (this.clock.now() >= (this.offlineUntil ?? claims.exp)) {
       throw new ModelVaultError(
         "ERR_LICENSE_EXPIRED",
         "offline, and the license's offline allowance has ended",
       );
-    this.claims = claims;
-    this.jwks = jwks;
+    }
     this.offline = true;
-    this.used = 0;
   }
 
   licenseState(): LicenseState {
@@ -369,9 +370,10 @@ export class ModelRuntime {
     if (this.revoked) throw new ModelVaultError(this.revoked.code, this.revoked.message);
     const now = this.clock.now();
     const c = this.claims;
+    // Past exp, the offline allowance applies when the server cannot be reached (offline start or failing renewals).
     const offlineOk =
-      c.scope.split(" ").includes("offline") && c.offline_until !== undefined && now < c.offline_until;
-    if (now >= c.exp && !(this.offline && offlineOk) && !(offlineOk && this.renewalFailing)) {
+      this.offlineUntil !== undefined && now < this.offlineUntil && (this.offline || this.renewalFailing);
+    if (now >= c.exp && !offlineOk) {
       throw new ModelVaultError("ERR_LICENSE_EXPIRED");
     }
     if (this.used >= c.quota.allowance)
@@ -380,8 +382,6 @@ export class ModelRuntime {
         "this license's inference allowance is spent; renewal will ask for more",
       );
   }
-
-  private renewalFailing = false;
 
   async run(feeds: Record<string, PlainTensor>): Promise<Record<string, PlainTensor>> {
     this.guard();
@@ -433,12 +433,11 @@ export class ModelRuntime {
     return this.licenseState();
   }
 
-  /** A refused renewal: drop the session and the key; run() fails with the refusal's code from now on. */
+  /** A refused renewal: release the session (the key was never kept past loading); run() fails with the refusal's code from now on. */
   private async revoke(e: ModelVaultError): Promise<void> {
     this.revoked = e;
     const session = this.session;
     this.session = undefined;
-    this.contentKey = undefined;
     await session?.release();
     await this.storage?.db.delete("licenses", this.licenseKey).catch(() => undefined);
     this.callbacks.event({ type: "license-revoked", code: e.code, message: e.message });
@@ -460,7 +459,6 @@ export class ModelRuntime {
     await this.usage?.dispose();
     await this.session?.release();
     this.session = undefined;
-    this.contentKey = undefined;
     await this.clock?.persist().catch(() => undefined);
     this.storage?.close();
   }

@@ -81,7 +81,7 @@ async function ciphertextOf(
   file: ManifestFile,
   shard: ManifestShard,
   o: ShardLoadOptions,
-  state: { cacheOn: boolean; loaded: number; total: number; writes: Promise<void>[] },
+  state: { cacheOn: boolean; loaded: number; writes: Promise<void>[] },
 ) {
   if (state.cacheOn && o.storage) {
     const cached = await o.storage.getShard(shard.sha256);
@@ -135,7 +135,7 @@ export async function loadShards(
   const buffers = new Map(manifest.files.map((f) => [f.location, new Uint8Array(f.size)]));
   const jobs = manifest.files.flatMap((file) => file.shards.map((shard) => ({ file, shard })));
   const total = jobs.reduce((n, j) => n + shardCiphertextSize(j.shard), 0);
-  const state = { cacheOn: o.useCache, loaded: 0, total, writes: [] as Promise<void>[] };
+  const state = { cacheOn: o.useCache, loaded: 0, writes: [] as Promise<void>[] };
   let decrypted = 0;
   try {
     await mapLimit(jobs, o.concurrency, async ({ file, shard }) => {

@@ -122,13 +122,6 @@ export class Storage {
     await tx.done;
   }
 
-  async clearAll(): Promise<void> {
-    const stores = ["devices", "manifests", "shards", "licenses", "state", "usage", "outbox"] as const;
-    const tx = this.db.transaction([...stores], "readwrite");
-    await Promise.all(stores.map((s) => tx.objectStore(s).clear()));
-    await tx.done;
-  }
-
   close(): void {
     this.db.close();
   }

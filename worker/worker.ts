@@ -24,12 +24,6 @@ const api = {
   renew: () => runtime.renew(),
   flushUsage: () => runtime.flushUsage(),
   dispose: () => runtime.dispose(),
-  async clearCache(): Promise<void> {
-    const { openStorage } = await import("./storage.js");
-    const s = await openStorage();
-    await s?.clearAll();
-    s?.close();
-  },
 };
 
 export type WorkerApi = typeof api;

@@ -1,5 +1,4 @@
 import type { ServerContext } from "./context.js";
-import { RateLimiter } from "./http/rate-limiter.js";
 import { createApiKey, createPrincipal } from "./routes/admin-routes.js";
 
 /**
@@ -11,8 +10,7 @@ export async function bootstrapAdmin(
 ): Promise<{ principalId: string; token: string } | undefined> {
   const any = await ctx.db.kysely.selectFrom("principals").select("id").limit(1).executeTakeFirst();
   if (any) return undefined;
-  const deps = { ctx, limiter: new RateLimiter(ctx.now) };
-  const { id } = await createPrincipal(deps, "bootstrap", { name: "bootstrap admin", roles: ["admin"] });
-  const key = await createApiKey(deps, "bootstrap", id);
+  const { id } = await createPrincipal(ctx, "bootstrap", { name: "bootstrap admin", roles: ["admin"] });
+  const key = await createApiKey(ctx, "bootstrap", id);
   return { principalId: id, token: key.token };
 }

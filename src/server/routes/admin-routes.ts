@@ -7,6 +7,7 @@ import { appendAudit } from "../audit/audit-log.js";
 import { writeCheckpoint } from "../audit/checkpoints.js";
 import { generateApiKey } from "../auth/api-keys.js";
 import { checkRoleSet, ROLES } from "../auth/permissions.js";
+import type { ServerContext } from "../context.js";
 import { withTransaction } from "../db/open-database.js";
 import { defineRoute, type RouteDeps } from "../http/define-route.js";
 import { readJson } from "../http/read-json.js";
@@ -23,11 +24,10 @@ const principalBody = z.strictObject({
 
 /** Creates a principal with roles (separation of duties checked) and returns its id. */
 export async function createPrincipal(
-  deps: RouteDeps,
+  ctx: ServerContext,
   actor: string,
   body: z.infer<typeof principalBody>,
 ): Promise<{ id: string }> {
-  const { ctx } = deps;
   checkRoleSet(body.roles);
   const pid = `p_${randomBytes(9).toString("base64url")}`;
   await withTransaction(ctx.db, async (tx) => {
@@ -61,11 +61,10 @@ export async function createPrincipal(
 
 /** Issues an API key for a principal; the token is returned once and stored only as a hash. */
 export async function createApiKey(
-  deps: RouteDeps,
+  ctx: ServerContext,
   actor: string,
   principalId: string,
 ): Promise<{ id: string; token: string }> {
-  const { ctx } = deps;
   const key = generateApiKey();
   await withTransaction(ctx.db, async (tx) => {
     const p = await tx.selectFrom("principals").select("id").where("id", "=", principalId).executeTakeFirst();
@@ -105,7 +104,7 @@ export function adminRoutes(app: Hono, deps: RouteDeps): void {
     { method: "POST", path: "/v1/admin/principals", permission: "principals:write" },
     async (c, me) => {
       const body = await readJson(c, principalBody, ctx.options.maxBodyBytes);
-      return c.json(await createPrincipal(deps, me.id, body), 201);
+      return c.json(await createPrincipal(ctx, me.id, body), 201);
     },
   );
 
@@ -169,7 +168,7 @@ export function adminRoutes(app: Hono, deps: RouteDeps): void {
     deps,
     { method: "POST", path: "/v1/admin/principals/:id/api-keys", permission: "api-keys:write" },
     async (c, me) => {
-      return c.json(await createApiKey(deps, me.id, id.parse(c.req.param("id"))), 201);
+      return c.json(await createApiKey(ctx, me.id, id.parse(c.req.param("id"))), 201);
     },
   );
 

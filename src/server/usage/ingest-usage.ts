@@ -240,6 +240,7 @@ export async function ingestUsage(ctx: ServerContext, principal: Principal, toke
         (b.d instanceof ModelVaultError ? 0 : b.d.claims.seq),
     );
   const results: ReportResult[] = new Array(tokens.length);
+  let rejected: ReportResult[] = [];
   // One transaction per batch: one commit (one fsync) instead of one per report.
   await withTransaction(ctx.db, async (tx) => {
     for (const { d, i } of order) {
@@ -248,7 +249,8 @@ export async function ingestUsage(ctx: ServerContext, principal: Principal, toke
           ? { seq: null, status: "rejected", code: d.code }
           : await apply(tx, ctx, principal, d);
     }
-    for (const r of results.filter((x) => x.status === "rejected")) {
+    rejected = results.filter((x) => x.status === "rejected");
+    for (const r of rejected) {
       const detail = { seq: r.seq, reason: r.code };
       await appendAudit(
         tx,
@@ -257,7 +259,6 @@ export async function ingestUsage(ctx: ServerContext, principal: Principal, toke
       );
     }
   });
-  const rejected = results.filter((r) => r.status === "rejected");
   const accepted = results.filter((r) => r.status === "accepted").length;
   ctx.metrics.inc(
     "modelvault_usage_reports_total",
