@@ -5,14 +5,19 @@
  * bound, p99 <= 50 ms at 80% of peak; usage ingestion >= 2,000 reports/s on SQLite.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { EmbeddedJWK, jwtVerify, SignJWT } from "jose";
+import { apiCall, createPrincipal, packAndRegister } from "../scripts/provision.js";
 import { cekWrapInfo, wrapContentKeyForDevice } from "../src/core/cek-wrap.js";
+import type { EcJwk } from "../src/core/jwk.js";
 import { signUsageReport, usageGenesis, usageReportHash } from "../src/core/usage-report.js";
+import { generateKeyPairJwk } from "../src/pack/keygen.js";
 import { LocalKek } from "../src/server/keys/kek.js";
 import { grant, TestDevice } from "../test/server/harness.js";
-import { registerDigitsFor } from "./register-digits.js";
 
 const SECONDS = Number(process.env.MODELVAULT_BENCH_SECONDS ?? 10);
 const REPORTS_PER_BATCH = 25;
@@ -81,18 +86,22 @@ try {
         ...(b !== undefined ? { body: JSON.stringify(b) } : {}),
       }).then(async (r) => ({ status: r.status, body: await r.json(), headers: r.headers })),
   } as never;
-  const mk = async (name: string, roles: string[]) => {
-    const p = await api(url, admin, "POST", "/v1/admin/principals", { name, roles });
-    return {
-      id: p.body.id as string,
-      token: (await api(url, admin, "POST", `/v1/admin/principals/${p.body.id}/api-keys`)).body
-        .token as string,
-    };
-  };
-  const publisher = await mk("pub", ["publisher"]);
-  const licensor = await mk("lic", ["licensor"]);
-  const client = await mk("client", ["client"]);
-  const digest = await registerDigitsFor(url, admin, publisher.token);
+  const call = apiCall(url);
+  const publisher = await createPrincipal(call, admin, "pub", ["publisher"]);
+  const licensor = await createPrincipal(call, admin, "lic", ["licensor"]);
+  const client = await createPrincipal(call, admin, "client", ["client"]);
+  const keys = await generateKeyPairJwk("sig");
+  await call(admin, "POST", "/v1/admin/publisher-keys", { jwk: keys.publicJwk });
+  const jwks = (await (await fetch(`${url}/.well-known/jwks.json`)).json()) as { keys: EcJwk[] };
+  const { digest } = await packAndRegister(call, {
+    publisherToken: publisher.token,
+    signingKey: keys.privateJwk,
+    registrationKey: jwks.keys.find((k) => k.use === "enc") as EcJwk,
+    modelPath: fileURLToPath(new URL("../models/digits/digits.onnx", import.meta.url)),
+    id: "digits",
+    version: 1,
+    outDir: await mkdtemp(join(tmpdir(), "mv-bench-pkg-")),
+  });
   await grant(h, licensor.token, client.id, { maxDevices: 100_000, quota: 1e12, licenseAllowance: 1e6 });
   const model = { id: "digits", version: 1 };
 

@@ -13,14 +13,13 @@ import { createServer as netServer } from "node:net";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createServer } from "vite";
-import { manifestDigest } from "../src/core/digest.js";
 import type { EcJwk } from "../src/core/jwk.js";
 import { writePublicFile, writeSecretFile } from "../src/pack/key-files.js";
 import { generateKeyPairJwk } from "../src/pack/keygen.js";
-import { packModel } from "../src/pack/pack-model.js";
 import { bootstrapAdmin } from "../src/server/bootstrap.js";
 import { startServer } from "../src/server/start-server.js";
 import { securityHeaders } from "../vite.config.js";
+import { apiCall, createPrincipal, packAndRegister, tamperedCopy } from "./provision.js";
 import { serveOrt } from "./serve-ort.js";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
@@ -88,46 +87,25 @@ let state: State | undefined = existsSync(statePath)
 const boot = await bootstrapAdmin(server.ctx);
 if (boot) state = undefined; // a fresh database: provision again
 
-const call = async (token: string, method: string, path: string, body?: unknown) => {
-  const r = await fetch(`${server.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  });
-  const json = (await r.json()) as Record<string, string>;
-  if (!r.ok) throw new Error(`${method} ${path}: ${JSON.stringify(json)}`);
-  return json;
-};
+const call = apiCall(server.url);
 
 const keys = await publisherKeys();
 if (!state && boot) {
   const admin = boot.token;
-  const principal = async (name: string, roles: string[]) => {
-    const p = await call(admin, "POST", "/v1/admin/principals", { name, roles });
-    return {
-      id: p.id as string,
-      token: (await call(admin, "POST", `/v1/admin/principals/${p.id}/api-keys`)).token as string,
-    };
-  };
   await call(admin, "POST", "/v1/admin/publisher-keys", { jwk: keys.publicJwk });
-  const publisher = await principal("demo publisher", ["publisher"]);
-  const licensor = await principal("demo licensor (demo only)", ["licensor"]);
-  const client = await principal("demo client", ["client"]);
+  const publisher = await createPrincipal(call, admin, "demo publisher", ["publisher"]);
+  const licensor = await createPrincipal(call, admin, "demo licensor (demo only)", ["licensor"]);
+  const client = await createPrincipal(call, admin, "demo client", ["client"]);
   const pkg = join(publicDir, "models", "digits");
-  await packModel({
+  const { digest } = await packAndRegister(call, {
+    publisherToken: publisher.token,
+    signingKey: keys.privateJwk,
+    registrationKey: server.ctx.keys.registration.publicJwk,
     modelPath: join(root, "models/digits/digits.onnx"),
     id: "digits",
     version: 1,
-    signingKey: keys.privateJwk,
-    recipient: server.ctx.keys.registration.publicJwk,
     outDir: pkg,
-    force: true,
     shardSize: 64 * 1024,
-  });
-  const manifest = await readFile(join(pkg, "manifest.jws"), "utf8");
-  await call(publisher.token, "POST", "/v1/models", {
-    manifest,
-    contentKey: await readFile(join(pkg, "content-key.jwe"), "utf8"),
   });
   await rm(join(pkg, "content-key.jwe")); // the sealed key belongs to the server, not the public folder
   await call(licensor.token, "POST", "/v1/entitlements", {
@@ -143,16 +121,8 @@ if (!state && boot) {
     expiresAt: Math.floor(Date.now() / 1000) + 365 * 86400,
   });
   // A deliberately tampered copy: one bit flipped in one shard.
-  const bad = join(publicDir, "models", "digits-tampered");
-  await rm(bad, { recursive: true, force: true });
-  await cp(pkg, bad, { recursive: true });
-  const shard = JSON.parse(Buffer.from(manifest.split(".")[1] as string, "base64url").toString()).files[0]
-    .shards[1].sha256;
-  const file = join(bad, "shards", `${shard}.bin`);
-  const bytes = await readFile(file);
-  bytes[1234] = (bytes[1234] as number) ^ 1;
-  await writeFile(file, bytes);
-  state = { admin, publisher: publisher.token, client, licensor, digest: await manifestDigest(manifest) };
+  await tamperedCopy(pkg, join(publicDir, "models", "digits-tampered"), 1, 1234);
+  state = { admin, publisher: publisher.token, client, licensor, digest };
   await writeSecretFile(statePath, JSON.stringify(state, null, 2), true);
   say(
     "provisioned: publisher, demo client and demo-only licensor principals; digits v1 packed, registered and granted",

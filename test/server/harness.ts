@@ -1,12 +1,10 @@
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll } from "vitest";
-import { manifestDigest } from "../../src/core/digest.js";
+import { apiCall, packAndRegister } from "../../scripts/provision.js";
 import { createDpopProof } from "../../src/core/dpop-proof.js";
 import { type EcJwk, jwkThumbprint } from "../../src/core/jwk.js";
 import { generateKeyPairJwk } from "../../src/pack/keygen.js";
-import { packModel } from "../../src/pack/pack-model.js";
 import { bootstrapAdmin } from "../../src/server/bootstrap.js";
 import type { DatabaseConfig } from "../../src/server/db/open-database.js";
 import { type RunningServer, startServer } from "../../src/server/start-server.js";
@@ -99,22 +97,19 @@ export async function startHarness(
 export async function registerDigits(h: Harness, publisherToken: string, version = 1) {
   const keys = await generateKeyPairJwk("sig");
   const jwks = (await h.call("GET", "/.well-known/jwks.json")).body;
-  const registration = jwks.keys.find((k: { use: string }) => k.use === "enc");
-  const out = join(h.dir, `digits-v${version}-${Math.random().toString(36).slice(2)}`);
-  await packModel({
+  const registrationKey = jwks.keys.find((k: { use: string }) => k.use === "enc");
+  await h.call("POST", "/v1/admin/publisher-keys", h.admin, { jwk: keys.publicJwk });
+  const dir = join(h.dir, `digits-v${version}-${Math.random().toString(36).slice(2)}`);
+  const { manifest, digest } = await packAndRegister(apiCall(h.url), {
+    publisherToken,
+    signingKey: keys.privateJwk,
+    registrationKey,
     modelPath: DIGITS,
     id: "digits",
     version,
-    signingKey: keys.privateJwk,
-    recipient: registration,
-    outDir: out,
+    outDir: dir,
   });
-  await h.call("POST", "/v1/admin/publisher-keys", h.admin, { jwk: keys.publicJwk });
-  const manifest = await readFile(join(out, "manifest.jws"), "utf8");
-  const contentKey = await readFile(join(out, "content-key.jwe"), "utf8");
-  const r = await h.call("POST", "/v1/models", publisherToken, { manifest, contentKey });
-  if (r.status !== 201) throw new Error(`register: ${JSON.stringify(r.body)}`);
-  return { dir: out, manifest, digest: await manifestDigest(manifest), publisher: keys };
+  return { dir, manifest, digest, publisher: keys };
 }
 
 /** A device: non-extractable ECDSA + ECDH keys in Web Crypto, as the browser worker makes them. */
