@@ -5,15 +5,7 @@
 import * as ort from "onnxruntime-web";
 import { ModelVaultError } from "../src/core/errors.js";
 import type { BackendChoice } from "../src/core/progress.js";
-
-export type Backend = "auto" | "webgpu" | "wasm";
-
-/** A tensor as it crosses the worker boundary: typed array data moves by transfer. */
-export interface PlainTensor {
-  type: string;
-  data: ArrayBufferView;
-  dims: number[];
-}
+import type { Backend, PlainTensor } from "../src/core/worker-protocol.js";
 
 let configured = false;
 

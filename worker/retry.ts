@@ -1,9 +1,8 @@
 import { ModelVaultError } from "../src/core/errors.js";
 
-export interface RetryOptions {
-  attempts: number;
-  baseDelayMs: number;
-}
+import type { RetryOptions } from "../src/core/worker-protocol.js";
+
+export type { RetryOptions };
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {

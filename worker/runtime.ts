@@ -2,80 +2,26 @@ import { decodeJwt, type JSONWebKeySet } from "jose";
 import { cekWrapInfo, unwrapContentKeyOnDevice } from "../src/core/cek-wrap.js";
 import { manifestDigest } from "../src/core/digest.js";
 import { type ErrorCode, isModelVaultError, ModelVaultError } from "../src/core/errors.js";
-import type { EcJwk } from "../src/core/jwk.js";
 import { type LicenseClaims, verifyLicenseToken } from "../src/core/license-token.js";
-import type { Manifest, TensorInfo } from "../src/core/manifest.js";
+import type { Manifest } from "../src/core/manifest.js";
 import { MAX_MANIFEST_BYTES, verifyManifest } from "../src/core/manifest-jws.js";
-import type { LoadProgress } from "../src/core/progress.js";
+import type {
+  LicenseState,
+  LoadResult,
+  PlainTensor,
+  RuntimeCallbacks,
+  RuntimeLoadOptions,
+} from "../src/core/worker-protocol.js";
 import { deviceKeys } from "./device-keys.js";
 import { type IssuedLicense, LicenseClient } from "./license-client.js";
-import { type Backend, chooseBackend, OrtSession, type PlainTensor, warmUp } from "./ort-session.js";
-import { type RetryOptions, withRetry } from "./retry.js";
+import { chooseBackend, OrtSession, warmUp } from "./ort-session.js";
+import { withRetry } from "./retry.js";
 import { secureUrl } from "./secure-url.js";
 import { loadShards } from "./shard-loader.js";
 import { type DeviceRecord, openStorage, type Storage } from "./storage.js";
 import { TrustedClock } from "./trusted-clock.js";
 import { UsageReporter } from "./usage-reporter.js";
 import { validateInputs } from "./validate-inputs.js";
-
-/** What the page sends to the worker (structured-clone safe: no functions). */
-export interface RuntimeLoadOptions {
-  manifestUrl: string;
-  licenseServer: string;
-  publisherKeys: EcJwk[];
-  backend: Backend;
-  cache: boolean;
-  /** Keep working from cache within the license's offline_until when the server is unreachable. */
-  allowOffline: boolean;
-  retry: RetryOptions;
-  concurrency: number;
-  wasmPaths?: string;
-  /** WASM threads; default: up to 4 when cross-origin isolated, else 1. */
-  threads?: number;
-  /** The page's wall clock at load, seconds (the worker then advances it monotonically). */
-  wallClock: number;
-  /** Renew when this fraction of the license lifetime has passed (default 0.75). */
-  renewAt?: number;
-}
-
-export interface RuntimeCallbacks {
-  progress(p: LoadProgress): void;
-  event(e: RuntimeEvent): void;
-  credential(): Promise<string>;
-}
-
-export type RuntimeEvent =
-  | { type: "license-renewed"; license: LicenseState }
-  | { type: "license-expiring"; license: LicenseState; reason: string }
-  | { type: "license-revoked"; code: ErrorCode; message: string }
-  | { type: "usage-flushed"; sent: number; pending: number }
-  | { type: "error"; code: string; message: string };
-
-/** The license as the page sees it. Times in seconds since the epoch. */
-export interface LicenseState {
-  licenseId: string;
-  deviceJkt: string;
-  expiresAt: number;
-  offlineUntil: number | null;
-  scopes: string[];
-  allowance: number;
-  used: number;
-  remaining: number;
-  offline: boolean;
-  renewals: number;
-  revoked: ErrorCode | null;
-}
-
-export interface LoadResult {
-  modelId: string;
-  version: number;
-  publisherKid: string;
-  inputs: TensorInfo[];
-  outputs: TensorInfo[];
-  backend: "webgpu" | "wasm";
-  backendReason: string;
-  license: LicenseState;
-}
 
 const REFUSALS: ErrorCode[] = [
   "ERR_ENTITLEMENT_REVOKED",

@@ -1,6 +1,6 @@
 import { ModelVaultError } from "../src/core/errors.js";
 import type { TensorInfo } from "../src/core/manifest.js";
-import type { PlainTensor } from "./ort-session.js";
+import type { PlainTensor } from "../src/core/worker-protocol.js";
 
 const ARRAY_TYPES: Record<string, string> = {
   float32: "Float32Array",

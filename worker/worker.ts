@@ -4,28 +4,49 @@
  * live only in this worker; the page holds a proxy.
  */
 import { Comlink } from "../src/core/comlink-glue.js";
-import type { PlainTensor } from "./ort-session.js";
-import { type LoadResult, ModelRuntime, type RuntimeCallbacks, type RuntimeLoadOptions } from "./runtime.js";
+import type { LoadProgress } from "../src/core/progress.js";
+import type { RuntimeCallbacks, WorkerApi } from "../src/core/worker-protocol.js";
+import { ModelRuntime } from "./runtime.js";
 
 const runtime = new ModelRuntime();
 
-const api = {
-  load(options: RuntimeLoadOptions, callbacks: RuntimeCallbacks): Promise<LoadResult> {
-    return runtime.load(options, callbacks);
-  },
-  async run(feeds: Record<string, PlainTensor>): Promise<Record<string, PlainTensor>> {
+/**
+ * Progress travels on the callbacks' own message channel, the load's result on the worker's:
+ * the two are not ordered. Each progress call resolves once the page has run it, so awaiting
+ * them all before answering delivers every progress event before `loadModel()` settles.
+ */
+async function withDeliveredProgress<T>(
+  callbacks: RuntimeCallbacks,
+  task: (callbacks: RuntimeCallbacks) => Promise<T>,
+): Promise<T> {
+  const sent: Promise<unknown>[] = [];
+  const tracked: RuntimeCallbacks = {
+    progress: (p: LoadProgress) => {
+      sent.push(Promise.resolve(callbacks.progress(p)).catch(() => undefined));
+    },
+    event: (e) => callbacks.event(e),
+    credential: () => callbacks.credential(),
+  };
+  try {
+    return await task(tracked);
+  } finally {
+    await Promise.all(sent);
+  }
+}
+
+const api: WorkerApi = {
+  load: (options, callbacks) => withDeliveredProgress(callbacks, (c) => runtime.load(options, c)),
+  async run(feeds) {
     const out = await runtime.run(feeds);
     return Comlink.transfer(
       out,
       Object.values(out).map((t) => t.data.buffer as ArrayBuffer),
     );
   },
-  license: () => runtime.licenseState(),
+  license: async () => runtime.licenseState(),
   renew: () => runtime.renew(),
   flushUsage: () => runtime.flushUsage(),
   dispose: () => runtime.dispose(),
 };
-
-export type WorkerApi = typeof api;
 
 Comlink.expose(api);

@@ -1,8 +1,8 @@
-import type { RuntimeEvent } from "../../worker/runtime.js";
-import type { WorkerApi } from "../../worker/worker.js";
 import { Comlink } from "../core/comlink-glue.js";
 import { ModelVaultError } from "../core/errors.js";
+import { checkEcJwk } from "../core/jwk.js";
 import type { LoadProgress } from "../core/progress.js";
+import type { RuntimeEvent, WorkerApi } from "../core/worker-protocol.js";
 import type { LoadModelOptions } from "./options.js";
 import { SecureModel } from "./secure-model.js";
 
@@ -21,6 +21,8 @@ import { SecureModel } from "./secure-model.js";
  * });
  */
 export async function loadModel(manifestUrl: string, options: LoadModelOptions): Promise<SecureModel> {
+  // A wrong key fails here, coded, before a worker starts or a license is spent.
+  const publisherKeys = options.publisherKeys.map((k) => checkEcJwk(k, false, "publisher key"));
   const worker = options.workerUrl
     ? new Worker(options.workerUrl, { type: "module" })
     : new Worker(new URL("../../worker/worker.ts", import.meta.url), { type: "module" });
@@ -41,7 +43,7 @@ export async function loadModel(manifestUrl: string, options: LoadModelOptions):
       {
         manifestUrl: new URL(manifestUrl, globalThis.location?.href).toString(),
         licenseServer: options.licenseServer,
-        publisherKeys: options.publisherKeys,
+        publisherKeys,
         backend: options.backend ?? "auto",
         cache: options.cache ?? true,
         allowOffline: options.allowOffline ?? true,

@@ -1,4 +1,4 @@
-import type { EcJwk } from "../core/jwk.js";
+import type { JwkInput } from "../core/jwk.js";
 import type { LoadProgress } from "../core/progress.js";
 
 /** Options for {@link loadModel}. Only `licenseServer`, `credential` and `publisherKeys` are required. */
@@ -7,8 +7,11 @@ export interface LoadModelOptions {
   licenseServer: string;
   /** API key or OIDC ID token; a function is called for every request, for tokens that rotate. */
   credential: string | (() => string | Promise<string>);
-  /** Publisher public keys (JWK) the manifest must be signed by. Pinned: nothing else is trusted. */
-  publisherKeys: EcJwk[];
+  /**
+   * Publisher public keys (P-256 JWKs, e.g. `import key from "./publisher.public.jwk.json"`) the
+   * manifest must be signed by. Pinned: nothing else is trusted. Checked before the worker starts.
+   */
+  publisherKeys: readonly JwkInput[];
   /** `"auto"` (default) uses WebGPU when an adapter exists, else WASM. */
   backend?: "auto" | "webgpu" | "wasm";
   /** Every load step, as one discriminated union (see {@link LoadProgress}). */

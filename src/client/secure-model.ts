@@ -1,9 +1,13 @@
-import type { PlainTensor } from "../../worker/ort-session.js";
-import type { LicenseState, LoadResult, RuntimeEvent } from "../../worker/runtime.js";
-import type { WorkerApi } from "../../worker/worker.js";
 import { Comlink } from "../core/comlink-glue.js";
 import { ModelVaultError } from "../core/errors.js";
 import type { TensorInfo } from "../core/manifest.js";
+import type {
+  LicenseState,
+  LoadResult,
+  PlainTensor,
+  RuntimeEvent,
+  WorkerApi,
+} from "../core/worker-protocol.js";
 
 /** An input tensor: an onnxruntime-web Tensor, or `{ data, dims }` (type from the typed array). */
 export type TensorLike = { data: ArrayBufferView; dims: readonly number[]; type?: string };
@@ -21,18 +25,62 @@ const TYPE_OF: Record<string, string> = {
   BigUint64Array: "uint64",
 };
 
+type EventOf<T extends RuntimeEvent["type"]> = Extract<RuntimeEvent, { type: T }>;
+
+/**
+ * The events a {@link SecureModel} dispatches, each a `CustomEvent` whose `detail` is the
+ * worker's {@link RuntimeEvent} of that type.
+ */
+export interface SecureModelEventMap {
+  "license-renewed": CustomEvent<EventOf<"license-renewed">>;
+  "license-expiring": CustomEvent<EventOf<"license-expiring">>;
+  "license-revoked": CustomEvent<EventOf<"license-revoked">>;
+  "usage-flushed": CustomEvent<EventOf<"usage-flushed">>;
+  error: CustomEvent<EventOf<"error">>;
+}
+
+type Listener<K extends keyof SecureModelEventMap> =
+  | ((this: SecureModel, event: SecureModelEventMap[K]) => unknown)
+  | { handleEvent(event: SecureModelEventMap[K]): unknown };
+
+// Declaration merging types the listeners: `e.detail.code` type-checks for "license-revoked".
+export interface SecureModel {
+  addEventListener<K extends keyof SecureModelEventMap>(
+    type: K,
+    listener: Listener<K> | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  removeEventListener<K extends keyof SecureModelEventMap>(
+    type: K,
+    listener: Listener<K> | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+}
+
 /**
  * A model running in its own Worker. The page never holds the weights or the content key.
  *
- * Events (`addEventListener`): `license-renewed`, `license-expiring`, `license-revoked`,
- * `usage-flushed`, `error`; each a `CustomEvent` whose `detail` is the {@link RuntimeEvent}.
+ * Events (`addEventListener`, typed by {@link SecureModelEventMap}): `license-renewed`,
+ * `license-expiring`, `license-revoked`, `usage-flushed`, `error`; each a `CustomEvent` whose
+ * `detail` is the {@link RuntimeEvent}.
  *
  * @example
  * const model = await loadModel("/models/digits/manifest.jws", options);
  * const { probabilities } = await model.run({ pixels: { data: new Float32Array(784), dims: [1, 784] } });
- * model.addEventListener("license-revoked", () => showUpsell());
+ * model.addEventListener("license-revoked", (e) => showUpsell(e.detail.code));
  * await model.dispose();
  */
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the merged interface only narrows EventTarget's listener types
 export class SecureModel extends EventTarget {
   readonly modelId: string;
   readonly version: number;

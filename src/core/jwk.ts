@@ -10,6 +10,19 @@ export interface EcJwk extends JWK {
   d?: string;
 }
 
+/**
+ * A public JWK as apps hold it, e.g. imported from a `.json` file (whose members TypeScript
+ * types as plain strings). Checked at run time with {@link checkEcJwk}.
+ */
+export interface JwkInput {
+  kty: string;
+  crv?: string;
+  x?: string;
+  y?: string;
+  kid?: string;
+  [member: string]: unknown;
+}
+
 const COORD = /^[A-Za-z0-9_-]{43}$/;
 
 /**

@@ -1,0 +1,102 @@
+/**
+ * What crosses the worker boundary, as types only: the page (src/client) and the worker import
+ * this module and nothing of each other's implementation (comlink's `protocol.ts` practice).
+ * Everything here must survive structured clone: no functions except the callbacks object,
+ * which travels as a comlink proxy.
+ */
+import type { ErrorCode } from "./error-codes.js";
+import type { EcJwk } from "./jwk.js";
+import type { TensorInfo } from "./manifest.js";
+import type { LoadProgress } from "./progress.js";
+
+/** Which execution provider to use. `"auto"`: WebGPU when an adapter exists, else WASM. */
+export type Backend = "auto" | "webgpu" | "wasm";
+
+/** A tensor as it crosses the worker boundary: typed array data moves by transfer. */
+export interface PlainTensor {
+  type: string;
+  data: ArrayBufferView;
+  dims: number[];
+}
+
+/** Network retries: exponential backoff with jitter from `baseDelayMs`, at most `attempts` tries. */
+export interface RetryOptions {
+  attempts: number;
+  baseDelayMs: number;
+}
+
+/** What the page sends to the worker, every default already resolved (structured-clone safe). */
+export interface RuntimeLoadOptions {
+  manifestUrl: string;
+  licenseServer: string;
+  publisherKeys: EcJwk[];
+  backend: Backend;
+  cache: boolean;
+  /** Keep working from cache within the license's offline_until when the server is unreachable. */
+  allowOffline: boolean;
+  retry: RetryOptions;
+  concurrency: number;
+  wasmPaths?: string;
+  /** WASM threads; default: up to 4 when cross-origin isolated, else 1. */
+  threads?: number;
+  /** The page's wall clock at load, seconds (the worker then advances it monotonically). */
+  wallClock: number;
+  /** Renew when this fraction of the license lifetime has passed (default 0.75). */
+  renewAt?: number;
+}
+
+/**
+ * The page's side of a load, passed to the worker as a comlink proxy. Calls return promises on
+ * the worker's side: awaiting them is how the worker knows the page has seen a progress event.
+ */
+export interface RuntimeCallbacks {
+  progress(p: LoadProgress): unknown;
+  event(e: RuntimeEvent): unknown;
+  credential(): Promise<string>;
+}
+
+/** The license as the page sees it. Times in seconds since the epoch. */
+export interface LicenseState {
+  licenseId: string;
+  deviceJkt: string;
+  expiresAt: number;
+  offlineUntil: number | null;
+  scopes: string[];
+  allowance: number;
+  used: number;
+  remaining: number;
+  offline: boolean;
+  renewals: number;
+  /** The refusal's code once the server has refused this device or license; null while usable. */
+  revoked: ErrorCode | null;
+}
+
+/** Events the worker raises after loading; `SecureModel` dispatches each as a `CustomEvent`. */
+export type RuntimeEvent =
+  | { type: "license-renewed"; license: LicenseState }
+  | { type: "license-expiring"; license: LicenseState; reason: string }
+  | { type: "license-revoked"; code: ErrorCode; message: string }
+  | { type: "usage-flushed"; sent: number; pending: number }
+  | { type: "error"; code: string; message: string };
+
+/** What a finished load tells the page. */
+export interface LoadResult {
+  modelId: string;
+  version: number;
+  publisherKid: string;
+  inputs: TensorInfo[];
+  outputs: TensorInfo[];
+  backend: "webgpu" | "wasm";
+  backendReason: string;
+  license: LicenseState;
+}
+
+/** The worker's API, as exposed over comlink. */
+export interface WorkerApi {
+  load(options: RuntimeLoadOptions, callbacks: RuntimeCallbacks): Promise<LoadResult>;
+  run(feeds: Record<string, PlainTensor>): Promise<Record<string, PlainTensor>>;
+  license(): Promise<LicenseState>;
+  renew(): Promise<LicenseState>;
+  flushUsage(): Promise<{ sent: number; pending: number }>;
+  dispose(): Promise<void>;
+}
