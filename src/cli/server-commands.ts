@@ -1,11 +1,11 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import SqliteDatabase from "better-sqlite3";
 import type { JSONWebKeySet } from "jose";
 import { ModelVaultError } from "../core/errors.js";
 import type { AuditEntry } from "../server/audit/audit-chain.js";
 import { verifyAuditLog } from "../server/audit/verify-audit.js";
 import { bootstrapAdmin } from "../server/bootstrap.js";
+import { loadSqlite } from "../server/db/drivers.js";
 import { startServer } from "../server/start-server.js";
 import { api } from "./api-client.js";
 import type { CliIo } from "./io.js";
@@ -132,6 +132,7 @@ async function loadAudit(args: Args): Promise<{ entries: AuditEntry[]; checkpoin
   const db = optional(args, "db");
   const file = optional(args, "export");
   if (db) {
+    const SqliteDatabase = await loadSqlite();
     const sqlite = new SqliteDatabase(db, { readonly: true, fileMustExist: true });
     try {
       const entries = sqlite.prepare("select * from audit_log order by seq").all() as AuditEntry[];

@@ -250,6 +250,16 @@ export const ERROR_CODES = {
 
   // CLI.
   ERR_CLI_USAGE: { status: 400, text: "Unknown command or option, or a required option is missing." },
+  ERR_CLI_SERVER_UNREACHABLE: {
+    status: 503,
+    text: "The CLI could not reach the license server; data.url names the URL it tried (set MODELVAULT_SERVER).",
+  },
+
+  // Installation.
+  ERR_DEPENDENCY_MISSING: {
+    status: 500,
+    text: "An optional package this feature needs is not installed (a database driver for the server, vite for the plugin); data.package names it.",
+  },
 } as const satisfies Record<string, { status: number; text: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

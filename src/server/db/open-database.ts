@@ -1,6 +1,5 @@
-import SqliteDatabase from "better-sqlite3";
 import { Kysely, PostgresDialect, SqliteDialect, sql } from "kysely";
-import pg from "pg";
+import { loadPg, loadSqlite } from "./drivers.js";
 import { MIGRATIONS } from "./migrations.js";
 import type { Database } from "./schema.js";
 
@@ -14,9 +13,6 @@ export interface Db {
   close(): Promise<void>;
 }
 
-// int8 columns come back from node-postgres as strings; every value we store fits 2^53.
-pg.types.setTypeParser(20, (v) => Number(v));
-
 /**
  * Opens the database and brings its schema up to date. SQLite runs in WAL mode with
  * synchronous=FULL (an acknowledged write survives power loss, not just a crash) and a busy
@@ -25,6 +21,7 @@ pg.types.setTypeParser(20, (v) => Number(v));
 export async function openDatabase(config: DatabaseConfig): Promise<Db> {
   let kysely: Kysely<Database>;
   if (config.kind === "sqlite") {
+    const SqliteDatabase = await loadSqlite();
     const raw = new SqliteDatabase(config.file);
     raw.pragma("journal_mode = WAL");
     raw.pragma("synchronous = FULL");
@@ -32,7 +29,19 @@ export async function openDatabase(config: DatabaseConfig): Promise<Db> {
     raw.pragma("foreign_keys = ON");
     kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
   } else {
-    const pool = new pg.Pool({ connectionString: config.url, max: config.poolSize ?? 10 });
+    const pg = await loadPg();
+    const pool = new pg.Pool({
+      connectionString: config.url,
+      max: config.poolSize ?? 10,
+      // int8 columns come back from node-postgres as strings; every value we store fits 2^53.
+      // Set per pool, not with pg.types.setTypeParser, which would change it process-wide.
+      types: {
+        getTypeParser: ((oid: number, format?: "text" | "binary") =>
+          oid === 20
+            ? (v: string) => Number(v)
+            : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+      },
+    });
     kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   }
   const db: Db = { kysely, dialect: config.kind, close: () => kysely.destroy() };
