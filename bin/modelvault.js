@@ -1,6 +1,13 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx's loader (a runtime dependency), so the package needs no build step.
-import { register } from "tsx/esm/api";
+// The `modelvault` command runs the built CLI (dist/cli.js): plain JavaScript, nothing from
+// devDependencies. In a checkout, `npm install` builds it (prepare); `npm run cli` runs sources.
+import { existsSync } from "node:fs";
 
-register();
-await import("../src/cli.ts");
+const cli = new URL("../dist/cli.js", import.meta.url);
+if (!existsSync(cli)) {
+  process.stderr.write(
+    "modelvault: dist/cli.js is missing; in a checkout of the repository run `npm run build`\n",
+  );
+  process.exit(1);
+}
+await import(cli.href);

@@ -18,9 +18,7 @@ import { writePublicFile, writeSecretFile } from "../src/pack/key-files.js";
 import { generateKeyPairJwk } from "../src/pack/keygen.js";
 import { bootstrapAdmin } from "../src/server/bootstrap.js";
 import { startServer } from "../src/server/start-server.js";
-import { securityHeaders } from "../vite.config.js";
 import { apiCall, createPrincipal, packAndRegister, tamperedCopy } from "./provision.js";
-import { serveOrt } from "./serve-ort.js";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 const data = resolve(process.env.MODELVAULT_DATA ?? join(root, ".data"));
@@ -147,7 +145,7 @@ await writeFile(
     publisherKey: keys.publicJwk,
     manifest: "/models/digits/manifest.jws",
     tamperedManifest: "/models/digits-tampered/manifest.jws",
-    // Served by our own dev server (scripts/serve-ort.ts): self-hosted, never a CDN.
+    // Served by the modelvault() Vite plugin (src/vite): self-hosted, never a CDN.
     wasmPaths: "/ort/",
   }),
 );
@@ -157,7 +155,6 @@ const vite = await createServer({
   root: join(root, "demo"),
   publicDir,
   server: { port: demoPort, host: "127.0.0.1", strictPort: true },
-  plugins: [serveOrt(root, securityHeaders)],
 });
 await vite.listen();
 say("");

@@ -1,6 +1,6 @@
 import { isModelVaultError } from "../core/errors.js";
 import type { CliIo } from "./io.js";
-import { keygenCommand, packCommand, verifyCommand } from "./pack-commands.js";
+import { copyOrtCommand, keygenCommand, packCommand, verifyCommand } from "./pack-commands.js";
 import { type Args, parse } from "./parse.js";
 import {
   adminCommand,
@@ -24,7 +24,7 @@ const COMMANDS: Record<string, Command> = {
     run: keygenCommand,
   },
   pack: {
-    help: "pack MODEL.onnx --id ID --version N --sign-key JWK (--recipient JWK | --insecure-key-out FILE) --out DIR [--shard-size BYTES] [--force]",
+    help: "pack MODEL.onnx --id ID --version N --sign-key JWK (--recipient SERVER_URL|JWKS|JWK | --insecure-key-out FILE) --out DIR [--shard-size BYTES] [--force]",
     options: {
       id: "string",
       version: "string",
@@ -41,6 +41,11 @@ const COMMANDS: Record<string, Command> = {
     help: "verify DIR --publisher-key JWK [--recipient-key JWK [--extract DIR]]",
     options: { "publisher-key": "string", "recipient-key": "string", extract: "string" },
     run: verifyCommand,
+  },
+  "copy-ort": {
+    help: "copy-ort DIR   onnxruntime-web's runtime files the worker loads (serve DIR at loadModel's wasmPaths)",
+    options: {},
+    run: copyOrtCommand,
   },
   serve: {
     help: "serve [--data DIR] [--host H] [--port P] [--public-url URL] [--tls-cert PEM --tls-key PEM] [--postgres URL] [--cors ORIGINS]",
@@ -97,6 +102,10 @@ export function usage(): string {
     "usage: modelvault <command> [options]",
     "",
     ...Object.values(COMMANDS).map((c) => `  modelvault ${c.help}`),
+    "",
+    "environment:",
+    "  MODELVAULT_SERVER    the license server for admin, register, grant, revoke, audit tail (default http://127.0.0.1:8787)",
+    "  MODELVAULT_API_KEY   the API key those commands send (never given on the command line)",
   ].join("\n");
 }
 

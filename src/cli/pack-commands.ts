@@ -6,8 +6,10 @@ import { readJsonKeyFile, writePublicFile, writeSecretFile } from "../pack/key-f
 import { generateKeyPairJwk, type KeyPurpose } from "../pack/keygen.js";
 import { packModel } from "../pack/pack-model.js";
 import { verifyPackage } from "../pack/verify-package.js";
+import { copyOrtRuntime } from "../vite/ort-files.js";
 import type { CliIo } from "./io.js";
 import { type Args, optional, required } from "./parse.js";
+import { resolveRecipient } from "./recipient.js";
 
 export async function keygenCommand(args: Args, io: CliIo): Promise<void> {
   const out = required(args, "out");
@@ -43,7 +45,7 @@ export async function packCommand(args: Args, io: CliIo): Promise<void> {
     id: required(args, "id"),
     version: required(args, "version"),
     signingKey: await readJsonKeyFile(required(args, "sign-key"), "signing key"),
-    ...(recipient ? { recipient: await readJsonKeyFile(recipient, "recipient key") } : {}),
+    ...(recipient ? { recipient: await resolveRecipient(recipient) } : {}),
     ...(insecureKeyOut ? { insecureKeyOut } : {}),
     outDir: required(args, "out"),
     ...(shardSize !== undefined ? { shardSize: Number(shardSize) } : {}),
@@ -54,6 +56,12 @@ export async function packCommand(args: Args, io: CliIo): Promise<void> {
   io.out(
     `packed ${m.model.id} v${m.model.version}: ${m.size} bytes in ${shards} shards (${m.files.length} files) → ${result.outDir}`,
   );
+  if (recipient) {
+    io.err(
+      `publish ${join(result.outDir, "manifest.jws")} and ${join(result.outDir, "shards")}/ only: ` +
+        `content-key.jwe is for \`modelvault register\` (it is sealed to the server, but it does not belong on a CDN)`,
+    );
+  }
   if (insecureKeyOut) {
     io.err(
       `WARNING: the raw content key was written to ${insecureKeyOut}. Anyone with this file can decrypt the model.`,
@@ -92,4 +100,11 @@ export async function verifyCommand(args: Args, io: CliIo): Promise<void> {
     `ok ${m.model.id} v${m.model.version}: signature (kid ${report.publisherKid}), ${report.shards} shard digests` +
       (report.decrypted ? `, ${report.shards} shards decrypted` : " (pass --recipient-key to also decrypt)"),
   );
+}
+
+/** `modelvault copy-ort DIR`: the runtime files for bundlers other than Vite (see the README). */
+export async function copyOrtCommand(args: Args, io: CliIo): Promise<void> {
+  const dir = args.positionals[0];
+  if (!dir) throw new ModelVaultError("ERR_CLI_USAGE", "usage: modelvault copy-ort DIR");
+  for (const file of await copyOrtRuntime(dir)) io.out(`wrote ${file}`);
 }

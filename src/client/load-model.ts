@@ -7,6 +7,16 @@ import type { LoadModelOptions } from "./options.js";
 import { SecureModel } from "./secure-model.js";
 
 /**
+ * The worker, located the way Vite, webpack 5, Rollup and esbuild all follow and bundle:
+ * `new Worker(new URL(…, import.meta.url), { type: "module" })`. In the package the build
+ * rewrites this source path to the prebuilt `./worker.js` beside the client entry.
+ */
+function startWorker(url: string | URL | undefined): Worker {
+  if (url) return new Worker(url, { type: "module" });
+  return new Worker(new URL("../../worker/worker.ts", import.meta.url), { type: "module" });
+}
+
+/**
  * Loads a protected model: starts a Worker that verifies the manifest against your pinned
  * publisher keys, obtains a device-bound license, decrypts the shards inside Web Crypto and
  * creates an onnxruntime-web session. Resolves when the model is ready to run.
@@ -23,9 +33,7 @@ import { SecureModel } from "./secure-model.js";
 export async function loadModel(manifestUrl: string, options: LoadModelOptions): Promise<SecureModel> {
   // A wrong key fails here, coded, before a worker starts or a license is spent.
   const publisherKeys = options.publisherKeys.map((k) => checkEcJwk(k, false, "publisher key"));
-  const worker = options.workerUrl
-    ? new Worker(options.workerUrl, { type: "module" })
-    : new Worker(new URL("../../worker/worker.ts", import.meta.url), { type: "module" });
+  const worker = startWorker(options.workerUrl);
   const api = Comlink.wrap<WorkerApi>(worker);
   let model: SecureModel | undefined;
   const events: RuntimeEvent[] = [];
@@ -68,7 +76,11 @@ export async function loadModel(manifestUrl: string, options: LoadModelOptions):
       ),
     );
     const loaded = await Promise.race([loading, aborted, failed]);
-    model = new SecureModel(api, worker, loaded);
+    const close = () => {
+      api[Comlink.releaseProxy]();
+      worker.terminate();
+    };
+    model = new SecureModel(api, close, loaded);
     for (const e of events) model.dispatch(e);
     return model;
   } catch (e) {

@@ -96,8 +96,8 @@ export class SecureModel extends EventTarget {
 
   /** @internal Created by loadModel(). */
   constructor(
-    private readonly api: Comlink.Remote<WorkerApi>,
-    private readonly worker: Worker,
+    private readonly api: WorkerApi,
+    private readonly close: () => void,
     loaded: LoadResult,
   ) {
     super();
@@ -168,8 +168,7 @@ export class SecureModel extends EventTarget {
   dispose(): Promise<void> {
     this.disposed ??= (async () => {
       await this.api.dispose().catch(() => undefined);
-      this.api[Comlink.releaseProxy]();
-      this.worker.terminate();
+      this.close();
     })();
     return this.disposed;
   }

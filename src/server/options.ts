@@ -1,5 +1,9 @@
 import { join } from "node:path";
-import type { DatabaseConfig } from "./db/open-database.js";
+
+/** Where the server keeps its state: an embedded SQLite file, or PostgreSQL for several instances. */
+export type DatabaseConfig =
+  | { kind: "sqlite"; file: string }
+  | { kind: "postgres"; url: string; poolSize?: number };
 
 /** An OIDC issuer whose ID tokens are accepted as credentials. */
 export interface OidcIssuer {

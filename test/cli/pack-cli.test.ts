@@ -36,7 +36,7 @@ const packArgs = (out: string, extra: string[] = []) => [
   ...extra,
 ];
 
-describe("modelvault CLI (through bin/modelvault.js)", () => {
+describe("modelvault CLI (in a child process)", () => {
   it("keygen writes private keys 0600 and public keys 0644, and refuses to overwrite", async () => {
     expect((await stat(sign)).mode & 0o777).toBe(0o600);
     expect((await stat(join(keys, "publisher.public.jwk.json"))).mode & 0o777).toBe(0o644);

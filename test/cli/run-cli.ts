@@ -1,9 +1,9 @@
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
-const BIN = fileURLToPath(new URL("../../bin/modelvault.js", import.meta.url));
+const CLI = fileURLToPath(new URL("../../src/cli.ts", import.meta.url));
 
-/** Runs the real `modelvault` entry point in a child process. */
+/** Runs the CLI from sources in a child process (the packed bin is covered by test/consumer). */
 export function runCli(
   args: string[],
   env: Record<string, string> = {},
@@ -11,7 +11,7 @@ export function runCli(
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [BIN, ...args],
+      ["--import", "tsx", CLI, ...args],
       { env: { ...process.env, ...env }, timeout: 60_000 },
       (error, stdout, stderr) => {
         resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });

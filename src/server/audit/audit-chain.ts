@@ -1,9 +1,8 @@
 import { createHash } from "node:crypto";
-import type { Database } from "../db/schema.js";
+import type { AuditEntry } from "./audit-entry.js";
 import { canonicalJson } from "./canonical-json.js";
 
-/** One audit entry as stored. `detail` is canonical JSON text. */
-export type AuditEntry = Database["audit_log"];
+export type { AuditEntry };
 
 /**
  * hash(n) = SHA-256( prev_hash || "\n" || canonical JSON of {seq, at, actor, action, outcome, subject, detail} ),

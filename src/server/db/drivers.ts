@@ -3,9 +3,13 @@
  * modelvault never compiles better-sqlite3 or downloads pg. They are loaded on first use, and
  * a missing one is a coded error that names the package to install.
  */
-import type BetterSqlite3 from "better-sqlite3";
-import type Pg from "pg";
 import { ModelVaultError } from "../../core/errors.js";
+
+/** better-sqlite3's constructor, named here so declarations need not name its internal namespace. */
+export type SqliteConstructor = new (
+  file: string,
+  options?: import("better-sqlite3").Options,
+) => import("better-sqlite3").Database;
 
 async function load<T>(pkg: string, why: string, range: string): Promise<T> {
   try {
@@ -21,7 +25,8 @@ async function load<T>(pkg: string, why: string, range: string): Promise<T> {
 }
 
 /** better-sqlite3 (major 12: major 13 needs Node 22). */
-export const loadSqlite = () => load<typeof BetterSqlite3>("better-sqlite3", "the SQLite database", "12");
+export const loadSqlite = (): Promise<SqliteConstructor> =>
+  load("better-sqlite3", "the SQLite database", "12");
 
 /** node-postgres. */
-export const loadPg = () => load<typeof Pg>("pg", "a PostgreSQL database", "8");
+export const loadPg = (): Promise<typeof import("pg").default> => load("pg", "a PostgreSQL database", "8");

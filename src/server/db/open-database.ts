@@ -1,11 +1,10 @@
 import { Kysely, PostgresDialect, SqliteDialect, sql } from "kysely";
+import type { DatabaseConfig } from "../options.js";
 import { loadPg, loadSqlite } from "./drivers.js";
 import { MIGRATIONS } from "./migrations.js";
 import type { Database } from "./schema.js";
 
-export type DatabaseConfig =
-  | { kind: "sqlite"; file: string }
-  | { kind: "postgres"; url: string; poolSize?: number };
+export type { DatabaseConfig };
 
 export interface Db {
   kysely: Kysely<Database>;

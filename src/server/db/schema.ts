@@ -1,5 +1,6 @@
 /** Table types for Kysely. Times are integer seconds since the epoch (UTC); JSON columns are text. */
 import type { Generated } from "kysely";
+import type { AuditEntry } from "../audit/audit-entry.js";
 
 export interface Database {
   schema_migrations: { version: number; name: string; applied_at: number };
@@ -106,16 +107,6 @@ export interface Database {
     created_at: number;
   };
   audit_head: { id: number; seq: number; hash: string };
-  audit_log: {
-    seq: number;
-    at: number;
-    actor: string;
-    action: string;
-    outcome: string;
-    subject: string;
-    detail: string;
-    prev_hash: string;
-    hash: string;
-  };
+  audit_log: AuditEntry;
   audit_checkpoints: { size: number; head: string; at: number; token: string };
 }
