@@ -16,6 +16,7 @@ import { deviceKeys } from "./device-keys.js";
 import { type IssuedLicense, LicenseClient } from "./license-client.js";
 import { chooseBackend, OrtSession, warmUp } from "./ort-session.js";
 import { withRetry } from "./retry.js";
+import { checkRuntimeAssets } from "./runtime-assets.js";
 import { secureUrl } from "./secure-url.js";
 import { loadShards } from "./shard-loader.js";
 import { type DeviceRecord, openStorage, type Storage } from "./storage.js";
@@ -84,6 +85,8 @@ export class ModelRuntime {
     // onnxruntime's wasm start-up is the longest single step: begin it before anything else.
     const choice = await chooseBackend(options.backend);
     const warm = warmUp(choice, options.wasmPaths, options.threads);
+    const assets = checkRuntimeAssets(options.wasmPaths, signal);
+    assets.catch(() => undefined);
     // Storage is opened even with cache off: device keys, licenses and the usage outbox live there.
     this.storage = await openStorage(this.idb);
     if (!this.storage)
@@ -112,6 +115,7 @@ export class ModelRuntime {
     });
     this.check();
 
+    await assets;
     this.device = await deviceKeys(server.origin, this.storage, this.memoryDevices);
     this.client = new LicenseClient(
       server,

@@ -3,7 +3,7 @@
  * The Worker entry: exposes one ModelRuntime over comlink. The content key and all plaintext
  * live only in this worker; the page holds a proxy.
  */
-import { Comlink } from "../src/core/comlink-glue.js";
+import { Comlink, installErrorTransfer } from "../src/core/comlink-glue.js";
 import type { LoadProgress } from "../src/core/progress.js";
 import type { RuntimeCallbacks, WorkerApi } from "../src/core/worker-protocol.js";
 import { ModelRuntime } from "./runtime.js";
@@ -49,4 +49,5 @@ const api: WorkerApi = {
   dispose: () => runtime.dispose(),
 };
 
+installErrorTransfer();
 Comlink.expose(api);

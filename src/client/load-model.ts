@@ -1,4 +1,4 @@
-import { Comlink } from "../core/comlink-glue.js";
+import { Comlink, installErrorTransfer } from "../core/comlink-glue.js";
 import { ModelVaultError } from "../core/errors.js";
 import { checkEcJwk } from "../core/jwk.js";
 import type { LoadProgress } from "../core/progress.js";
@@ -33,6 +33,7 @@ function startWorker(url: string | URL | undefined): Worker {
 export async function loadModel(manifestUrl: string, options: LoadModelOptions): Promise<SecureModel> {
   // A wrong key fails here, coded, before a worker starts or a license is spent.
   const publisherKeys = options.publisherKeys.map((k) => checkEcJwk(k, false, "publisher key"));
+  installErrorTransfer();
   const worker = startWorker(options.workerUrl);
   const api = Comlink.wrap<WorkerApi>(worker);
   let model: SecureModel | undefined;

@@ -219,6 +219,10 @@ export const ERROR_CODES = {
   },
   ERR_DISPOSED: { status: 410, text: "The model was disposed; load it again." },
   ERR_SESSION_FAILED: { status: 500, text: "onnxruntime-web could not create the session or run the model." },
+  ERR_RUNTIME_ASSET_MISSING: {
+    status: 404,
+    text: "An onnxruntime-web runtime file is not served at `wasmPaths` (missing, or answered with an HTML page); data.url names it. Checked before a license is requested.",
+  },
 
   // Usage reports.
   ERR_USAGE_INVALID: {

@@ -1,16 +1,10 @@
-/**
- * onnxruntime-web's runtime files as ModelVault's worker uses them. The worker imports
- * `onnxruntime-web`, whose WebGPU backend is JSEP: one JavaScript glue file and one
- * WebAssembly binary serve both WebGPU and WASM, fetched at run time from `wasmPaths`.
- * (`onnxruntime-web/webgpu` would be smaller but is a different WebGPU implementation,
- * the asyncify build, with its own operator coverage.)
- */
+/** Where onnxruntime-web's runtime files come from when an app ships them (Node side). */
 import { copyFile, mkdir } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { basename, join } from "node:path";
+import { ORT_RUNTIME_FILES } from "../core/ort-runtime.js";
 
-/** The files the runtime loads from `wasmPaths`, in load order. */
-export const ORT_RUNTIME_FILES = ["ort-wasm-simd-threaded.jsep.mjs", "ort-wasm-simd-threaded.jsep.wasm"];
+export { ORT_RUNTIME_FILES };
 
 /**
  * The package condition that selects onnxruntime-web's build without an embedded copy of the

@@ -13,6 +13,17 @@ export interface StaticServer {
   close(): Promise<void>;
 }
 
+const TYPES: Record<string, string> = {
+  html: "text/html",
+  js: "text/javascript",
+  mjs: "text/javascript",
+  wasm: "application/wasm",
+  json: "application/json",
+};
+const contentType = (path: string) =>
+  TYPES[/\.([a-z]+)$/.exec(path.endsWith("/") ? "index.html" : path)?.[1] ?? ""] ??
+  "application/octet-stream";
+
 /**
  * A small static file server with ETag and single-range support, for resumable-download tests.
  * Serves `root` on loopback; can drop a connection mid-body on request.
@@ -34,7 +45,9 @@ export async function startStaticServer(
       res.setHeader(k, v);
     let body: Buffer;
     try {
-      body = await readFile(join(root, normalize(path).replace(/^(\.\.[/\\])+/, "")));
+      // A directory means its index.html, as every static host does.
+      const file = normalize(path).replace(/^(\.\.[/\\])+/, "");
+      body = await readFile(join(root, file.endsWith("/") ? `${file}index.html` : file));
     } catch {
       res.writeHead(404).end();
       return;
@@ -51,7 +64,7 @@ export async function startStaticServer(
         "content-length": body.length - start,
       });
     } else {
-      res.writeHead(200, { "content-length": body.length });
+      res.writeHead(200, { "content-length": body.length, "content-type": contentType(path) });
     }
     const cut = cuts.get(path);
     if (cut !== undefined) {
