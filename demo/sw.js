@@ -49,7 +49,10 @@ async function handle(request, event) {
       event.waitUntil(cache.put(request, response.clone()).catch(() => undefined));
     return response;
   } catch {
-    return (await cache.match(request)) ?? Response.error();
+    // ignoreVary: servers answer with `Vary: Origin` (Vite's CORS middleware does), and a
+    // worker's module import carries an Origin header the cached request lacked: matching on
+    // it made onnxruntime's import of its .mjs miss the cache offline.
+    return (await cache.match(request, { ignoreVary: true })) ?? Response.error();
   }
 }
 

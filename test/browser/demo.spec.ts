@@ -124,3 +124,26 @@ test("the demo reads well at phone width", async ({ browser }) => {
   await page.screenshot({ path: "test-results/demo-phone.png", fullPage: true });
   await context.close();
 });
+
+test("after one visit, the demo starts with the browser itself offline", async ({ context, page }) => {
+  test.setTimeout(120_000);
+  await page.goto(DEMO);
+  await ready(page);
+  // The service worker takes over on the first visit; this reload is served through it.
+  await page.reload();
+  await ready(page);
+  await context.setOffline(true);
+  try {
+    await page.reload();
+    await ready(page);
+    await expect(page.locator("#license-id")).toContainText("(offline)");
+    await stroke(page, [
+      [0.5, 0.15],
+      [0.5, 0.5],
+      [0.5, 0.85],
+    ]);
+    await expect(page.locator("#label")).toHaveText("1");
+  } finally {
+    await context.setOffline(false);
+  }
+});
