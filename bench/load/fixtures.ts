@@ -1,0 +1,135 @@
+/**
+ * The benchmark's models, app and servers: digits, a 64 MiB MatMul model and a ~90 MB
+ * convolutional network; the benchmark app built by Vite from the packed tarball, as a user
+ * builds theirs; a license server; each model packed, registered and granted, with its plain
+ * .onnx beside it for the baseline. Everything served from one static server with the caching
+ * headers a CDN would send (ETag, max-age) and cross-origin isolation for both pages.
+ */
+import { cp, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { writeConvNet } from "../../models/conv-net.js";
+import { writeSyntheticModel } from "../../models/synthetic.js";
+import { REPO } from "../../scripts/pack-tarball.js";
+import { apiCall, createPrincipal, packAndRegister } from "../../scripts/provision.js";
+import type { EcJwk } from "../../src/core/jwk.js";
+import { generateKeyPairJwk } from "../../src/pack/keygen.js";
+import { bootstrapAdmin } from "../../src/server/bootstrap.js";
+import { type RunningServer, startServer } from "../../src/server/start-server.js";
+import { CROSS_ORIGIN_ISOLATION_HEADERS } from "../../src/vite/index.js";
+import { createApp, packForConsumers, run } from "../../test/consumer/consumer-app.js";
+import { type StaticServer, startStaticServer } from "../../test/helpers/static-server.js";
+
+export interface BenchModel {
+  id: string;
+  name: string;
+  plain: string;
+  input: string;
+  dims: number[];
+}
+
+const OUT = join(REPO, "bench/.out/models");
+
+async function models(): Promise<(BenchModel & { file: string })[]> {
+  await mkdir(OUT, { recursive: true });
+  const have = new Set(await readdir(OUT));
+  if (!have.has("synthetic-64m.onnx"))
+    await writeSyntheticModel(join(OUT, "synthetic-64m.onnx"), { bytes: 64 * 1024 * 1024 });
+  if (!have.has("conv-net.onnx")) await writeConvNet(join(OUT, "conv-net.onnx"));
+  return [
+    {
+      id: "digits",
+      name: "digits (398 KiB MLP)",
+      file: join(REPO, "models/digits/digits.onnx"),
+      input: "pixels",
+      dims: [1, 784],
+    },
+    {
+      id: "synthetic-64m",
+      name: "synthetic (64 MiB MatMul)",
+      file: join(OUT, "synthetic-64m.onnx"),
+      input: "x",
+      dims: [1, 65536],
+    },
+    {
+      id: "conv-net",
+      name: "conv net (89 MiB, 13 convolutions)",
+      file: join(OUT, "conv-net.onnx"),
+      input: "x",
+      dims: [1, 3, 64, 64],
+    },
+  ].map((m) => ({ ...m, plain: `/plain/${m.id}.onnx` }));
+}
+
+export interface BenchSetup {
+  origin: string;
+  models: BenchModel[];
+  config: { licenseServer: string; credential: string; publisherKey: EcJwk };
+  close(): Promise<void>;
+}
+
+export async function setUp(): Promise<BenchSetup> {
+  const list = await models();
+  const tarball = await packForConsumers();
+  const app = await createApp(tarball, { name: "bench-app", tools: ["vite"] });
+  await cp(join(REPO, "bench/load/app"), app, { recursive: true });
+  const build = await run("npx", ["vite", "build"], { cwd: app });
+  if (build.code !== 0) throw new Error(`vite build failed:\n${build.stderr}`);
+  const dist = join(app, "dist");
+  const files: StaticServer = await startStaticServer(dist, {
+    ...CROSS_ORIGIN_ISOLATION_HEADERS,
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Cache-Control": "public, max-age=3600",
+  });
+  const license: RunningServer = await startServer({
+    dataDir: await mkdtemp(join(tmpdir(), "modelvault-bench-server-")),
+    port: 0,
+    corsOrigins: [files.url],
+    log: () => {},
+    rateLimits: { perPrincipalPerMinute: 1_000_000 },
+  });
+  const admin = (await bootstrapAdmin(license.ctx))?.token as string;
+  const call = apiCall(license.url);
+  const keys = await generateKeyPairJwk("sig");
+  await call(admin, "POST", "/v1/admin/publisher-keys", { jwk: keys.publicJwk });
+  const publisher = await createPrincipal(call, admin, "publisher", ["publisher"]);
+  const licensor = await createPrincipal(call, admin, "licensor", ["licensor"]);
+  const client = await createPrincipal(call, admin, "bench client", ["client"]);
+  await mkdir(join(dist, "plain"), { recursive: true });
+  for (const m of list) {
+    const out = join(dist, "models", m.id);
+    await packAndRegister(call, {
+      publisherToken: publisher.token,
+      signingKey: keys.privateJwk,
+      registrationKey: license.ctx.keys.registration.publicJwk,
+      modelPath: m.file,
+      id: m.id,
+      version: 1,
+      outDir: out,
+    });
+    await rm(join(out, "content-key.jwe"));
+    await cp(m.file, join(dist, "plain", `${m.id}.onnx`));
+    await call(licensor.token, "POST", "/v1/entitlements", {
+      principalId: client.id,
+      modelId: m.id,
+      scopes: ["infer"],
+      quota: 1e9,
+      periodSeconds: 86400,
+      licenseAllowance: 1e6,
+      maxDevices: 10_000,
+      licenseTtlSeconds: 900,
+      offlineSeconds: 0,
+      expiresAt: Math.floor(Date.now() / 1000) + 86400,
+    });
+  }
+  return {
+    origin: files.url,
+    models: list,
+    config: { licenseServer: license.url, credential: client.token, publisherKey: keys.publicJwk },
+    close: async () => {
+      await files.close();
+      await license.close();
+      await rm(app, { recursive: true, force: true });
+    },
+  };
+}
