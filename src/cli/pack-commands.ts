@@ -82,6 +82,8 @@ export async function verifyCommand(args: Args, io: CliIo): Promise<void> {
   );
   const recipientPath = optional(args, "recipient-key");
   const extractTo = optional(args, "extract");
+  if (extractTo && !recipientPath)
+    throw new ModelVaultError("ERR_CLI_USAGE", "--extract needs --recipient-key to decrypt the shards");
   const report = await verifyPackage(dir, {
     publisherKeys: [publisher],
     ...(recipientPath

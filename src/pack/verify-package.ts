@@ -1,4 +1,4 @@
-import { open, readFile, rename, rm, stat } from "node:fs/promises";
+import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { fromBase64Url } from "../core/bytes.js";
 import { mapLimit } from "../core/concurrency.js";
@@ -75,10 +75,12 @@ export async function verifyPackage(dir: string, o: VerifyOptions): Promise<Veri
     key = await importContentKey(envelope.key);
     envelope.key.fill(0);
   }
+  // Plaintext weights: the folder is made if missing, readable by its owner only.
+  if (o.extractTo && key) await mkdir(o.extractTo, { recursive: true, mode: 0o700 });
   let shards = 0;
   for (const file of manifest.files) {
     const out =
-      o.extractTo && key ? await open(join(o.extractTo, `.${file.location}.partial`), "w") : undefined;
+      o.extractTo && key ? await open(join(o.extractTo, `.${file.location}.partial`), "w", 0o600) : undefined;
     try {
       await mapLimit(file.shards, o.concurrency ?? 4, async (shard) => {
         const ciphertext = await readShard(dir, file, shard.index);

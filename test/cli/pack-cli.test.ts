@@ -65,6 +65,22 @@ describe("modelvault CLI (in a child process)", () => {
     expect(verified.stdout).toMatch(/^ok digits v1: signature .* shards decrypted/);
   });
 
+  it("verify --extract makes a missing folder (0700) and writes the plaintext model 0600, byte for byte", async () => {
+    const out = join(dir, "pkg-extract");
+    expect((await runCli(packArgs(out))).code).toBe(0);
+    const to = join(dir, "not", "yet", "there");
+    const common = ["verify", out, "--publisher-key", join(keys, "publisher.public.jwk.json")];
+    const refused = await runCli([...common, "--extract", to]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain("--extract needs --recipient-key");
+    const r = await runCli([...common, "--recipient-key", join(keys, "server.private.jwk.json"), "--extract", to]);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await stat(to)).mode & 0o777).toBe(0o700);
+    const model = join(to, "digits.onnx");
+    expect((await stat(model)).mode & 0o777).toBe(0o600);
+    expect(Buffer.compare(await readFile(model), await readFile(DIGITS))).toBe(0);
+  });
+
   it("verify exits 1 with the precise code on a tampered shard", async () => {
     const out = join(dir, "pkg-tampered");
     expect((await runCli(packArgs(out))).code).toBe(0);
