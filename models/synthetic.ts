@@ -6,10 +6,11 @@
  * - "bytes": W is a uint8 tensor of exactly `bytes` bytes; y = ReduceSum(Cast(W)) + x. Lets
  *   round-trip tests hit exact sizes (1 byte, one shard, one shard + 1).
  *
- * With `external`, W lives in "<model>.data" and the graph file stays tiny, as large models do.
+ * With `external`, W lives in "<model>.data" (or, with `externalFiles: n`, in n files
+ * "<model>.0.data" … concatenated by the graph) and the graph file stays tiny, as large models do.
  */
 import { open } from "node:fs/promises";
-import { basename } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { ONNX_FLOAT } from "../src/pack/onnx/element-types.js";
 import { encodeModel, type OnnxGraph, type OnnxInitializer } from "../src/pack/onnx/write-model.js";
 
@@ -17,6 +18,8 @@ export interface SyntheticOptions {
   bytes: number;
   kind?: "matmul" | "bytes";
   external?: boolean;
+  /** With `external`, split the weights over this many files (default 1), as large models do. */
+  externalFiles?: number;
   /** Seed for the weight pattern, so two generations are byte-identical. */
   seed?: number;
 }
@@ -38,39 +41,64 @@ function weightBlock(seed: number): Uint8Array {
   return new Uint8Array(floats.buffer);
 }
 
+/** Rows of W in each external file: as even a split as whole rows allow. */
+function splitRows(rows: number, parts: number): number[] {
+  const n = Math.max(1, Math.min(parts, rows));
+  return Array.from({ length: n }, (_, i) => Math.floor((rows * (i + 1)) / n) - Math.floor((rows * i) / n));
+}
+
+/** The graph; with several external files W is Concat(W.0, W.1, …) along its first axis. */
 function graphFor(
   opts: Required<SyntheticOptions>,
-  location: string,
-): { graph: OnnxGraph; weightBytes: number } {
+  base: string,
+): { graph: OnnxGraph; parts: { location: string; bytes: number }[] } {
   const matmul = opts.kind === "matmul";
-  const rows = Math.max(1, Math.floor(opts.bytes / (4 * COLS)));
-  const weightBytes = matmul ? rows * COLS * 4 : opts.bytes;
-  const weights: OnnxInitializer = {
-    name: "W",
+  const rows = matmul ? Math.max(1, Math.floor(opts.bytes / (4 * COLS))) : opts.bytes;
+  const rowBytes = matmul ? 4 * COLS : 1;
+  const counts = opts.external ? splitRows(rows, opts.externalFiles) : [rows];
+  const single = counts.length === 1;
+  const parts = counts.map((n, i) => ({
+    location: single ? `${base}.data` : `${base}.${i}.data`,
+    bytes: n * rowBytes,
+  }));
+  const initializers: OnnxInitializer[] = counts.map((n, i) => ({
+    name: single ? "W" : `W.${i}`,
     dataType: matmul ? ONNX_FLOAT : ONNX_UINT8,
-    dims: matmul ? [rows, COLS] : [weightBytes],
-    ...(opts.external ? { external: { location, offset: 0, length: weightBytes } } : {}),
-  };
+    dims: matmul ? [n, COLS] : [n],
+    ...(opts.external
+      ? {
+          external: {
+            location: (parts[i] as { location: string }).location,
+            offset: 0,
+            length: n * rowBytes,
+          },
+        }
+      : {}),
+  }));
+  const concat: OnnxGraph["nodes"] = single
+    ? []
+    : [{ op: "Concat", inputs: initializers.map((t) => t.name), outputs: ["W"], attributes: { axis: 0 } }];
   const graph: OnnxGraph = matmul
     ? {
         name: "synthetic-matmul",
-        nodes: [{ op: "MatMul", inputs: ["x", "W"], outputs: ["y"] }],
-        initializers: [weights],
+        nodes: [...concat, { op: "MatMul", inputs: ["x", "W"], outputs: ["y"] }],
+        initializers,
         inputs: [{ name: "x", dataType: ONNX_FLOAT, shape: [1, rows] }],
         outputs: [{ name: "y", dataType: ONNX_FLOAT, shape: [1, COLS] }],
       }
     : {
         name: "synthetic-bytes",
         nodes: [
+          ...concat,
           { op: "Cast", inputs: ["W"], outputs: ["Wf"], attributes: { to: ONNX_FLOAT } },
           { op: "ReduceSum", inputs: ["Wf"], outputs: ["s"], attributes: { keepdims: 0 } },
           { op: "Add", inputs: ["s", "x"], outputs: ["y"] },
         ],
-        initializers: [weights],
+        initializers,
         inputs: [{ name: "x", dataType: ONNX_FLOAT, shape: [] }],
         outputs: [{ name: "y", dataType: ONNX_FLOAT, shape: [] }],
       };
-  return { graph, weightBytes };
+  return { graph, parts };
 }
 
 async function writeWeights(path: string, prefix: Uint8Array, length: number, seed: number): Promise<void> {
@@ -87,18 +115,26 @@ async function writeWeights(path: string, prefix: Uint8Array, length: number, se
 }
 
 /**
- * Writes a synthetic model to `path` (and `path.data` when external). Streams the weights, so a
+ * Writes a synthetic model to `path` (and its external-data files). Streams the weights, so a
  * multi-GB model costs one 1 MiB block of memory. Returns the files written.
  */
 export async function writeSyntheticModel(path: string, options: SyntheticOptions): Promise<string[]> {
-  const opts: Required<SyntheticOptions> = { kind: "matmul", external: false, seed: 7, ...options };
-  const location = `${basename(path)}.data`;
-  const { graph, weightBytes } = graphFor(opts, location);
+  const opts: Required<SyntheticOptions> = {
+    kind: "matmul",
+    external: false,
+    externalFiles: 1,
+    seed: 7,
+    ...options,
+  };
+  const { graph, parts } = graphFor(opts, basename(path));
   if (opts.external) {
     await writeWeights(path, encodeModel(graph), 0, opts.seed);
-    await writeWeights(`${path}.data`, new Uint8Array(), weightBytes, opts.seed);
-    return [path, `${path}.data`];
+    const dir = dirname(path);
+    for (const [i, part] of parts.entries())
+      await writeWeights(join(dir, part.location), new Uint8Array(), part.bytes, opts.seed + i);
+    return [path, ...parts.map((p) => join(dir, p.location))];
   }
+  const weightBytes = (parts[0] as { bytes: number }).bytes;
   await writeWeights(path, encodeModel(graph, { name: "W", length: weightBytes }), weightBytes, opts.seed);
   return [path];
 }

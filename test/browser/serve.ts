@@ -7,6 +7,7 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createServer } from "vite";
+import { writeSyntheticModel } from "../../models/synthetic.js";
 import { apiCall, createPrincipal, packAndRegister, tamperedCopy } from "../../scripts/provision.js";
 import { generateKeyPairJwk } from "../../src/pack/keygen.js";
 import { bootstrapAdmin } from "../../src/server/bootstrap.js";
@@ -46,12 +47,15 @@ const register = (modelPath: string, id: string, version: number, dir: string, s
   });
 const { digest } = await register(digits, "digits", 1, "digits-v1", 64 * 1024);
 await register(digits, "digits", 2, "digits-v2", 64 * 1024);
-// Benchmarks also want a 64 MB synthetic model, packed and registered, with its plain file beside it.
-if (process.env.MODELVAULT_BENCH_SYNTHETIC) {
-  const { writeSyntheticModel } = await import("../../models/synthetic.js");
-  await writeSyntheticModel(join(out, "synthetic-64m.onnx"), { bytes: 64 * 1024 * 1024 });
-  await register(join(out, "synthetic-64m.onnx"), "synthetic-64m", 1, "synthetic-64m");
-}
+// A model whose weights live in three external-data files, packed in 256 KiB shards, with the
+// plain files beside it for the comparison with plain onnxruntime-web.
+await mkdir(join(out, "ext-plain"), { recursive: true });
+await writeSyntheticModel(join(out, "ext-plain", "ext.onnx"), {
+  bytes: 3 * 1024 * 1024 + 3 * 1024,
+  external: true,
+  externalFiles: 3,
+});
+await register(join(out, "ext-plain", "ext.onnx"), "ext", 1, "ext-v1", 256 * 1024);
 // A deliberately tampered copy of v1: one bit flipped in one shard.
 await tamperedCopy(join(out, "digits-v1"), join(out, "digits-tampered"), 2, 500);
 

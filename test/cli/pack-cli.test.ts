@@ -73,7 +73,13 @@ describe("modelvault CLI (in a child process)", () => {
     const refused = await runCli([...common, "--extract", to]);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain("--extract needs --recipient-key");
-    const r = await runCli([...common, "--recipient-key", join(keys, "server.private.jwk.json"), "--extract", to]);
+    const r = await runCli([
+      ...common,
+      "--recipient-key",
+      join(keys, "server.private.jwk.json"),
+      "--extract",
+      to,
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect((await stat(to)).mode & 0o777).toBe(0o700);
     const model = join(to, "digits.onnx");
