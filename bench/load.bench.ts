@@ -17,13 +17,9 @@
  * MODELVAULT_BENCH_ROUNDS (5), MODELVAULT_BENCH_THREADS (1), MODELVAULT_BENCH_RUNS (20),
  * MODELVAULT_BENCH_MODELS (comma-separated ids; all), MODELVAULT_BENCH_PROFILES (loopback,throttled).
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { loadavg, tmpdir } from "node:os";
-import { join } from "node:path";
-import { chromium } from "@playwright/test";
-import { CHROMIUM_ARGS, chromiumPath } from "../test/browser/chromium.js";
-import { type BenchModel, type BenchSetup, setUp } from "./load/fixtures.js";
-import { rendererPeakBytes } from "./load/renderer-memory.js";
+import { loadavg } from "node:os";
+import { loadBenchModels, setUp } from "./load/fixtures.js";
+import { measure, type Sample, type Side } from "./load/measure.js";
 
 const ROUNDS = Number(process.env.MODELVAULT_BENCH_ROUNDS ?? 5);
 const THREADS = Number(process.env.MODELVAULT_BENCH_THREADS ?? 1);
@@ -39,79 +35,9 @@ const PROFILES = [
     p.conditions ? "throttled" : "loopback",
   ),
 );
-type Side = "secure" | "plain";
-interface Sample {
-  cold: number;
-  warm: number;
-  run?: number;
-  memory?: number;
-  threads: number;
-  isolated: boolean;
-}
-
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 const spread = (xs: number[]) => (Math.max(...xs) - Math.min(...xs)) / median(xs);
 const say = (line: string) => process.stdout.write(`${line}\n`);
-
-async function measure(
-  setup: BenchSetup,
-  side: Side,
-  model: BenchModel,
-  profile: (typeof PROFILES)[number],
-): Promise<Sample> {
-  const dir = await mkdtemp(join(tmpdir(), `modelvault-bench-${side}-`));
-  const context = await chromium.launchPersistentContext(dir, {
-    executablePath: chromiumPath(),
-    args: [...CHROMIUM_ARGS, "--disable-gpu"],
-  });
-  try {
-    const page = context.pages()[0] ?? (await context.newPage());
-    if (profile.conditions) {
-      const cdp = await context.newCDPSession(page);
-      await cdp.send("Network.enable");
-      await cdp.send("Network.emulateNetworkConditions", profile.conditions);
-    }
-    const config = {
-      ...setup.config,
-      url: side === "secure" ? `/models/${model.id}/manifest.jws` : model.plain,
-      threads: THREADS,
-    };
-    const open = async () => {
-      await page.waitForFunction("document.title === 'ready'", null, { timeout: 60_000 });
-    };
-    const load = () => page.evaluate((c) => (globalThis as any).bench.load(c), config);
-    await page.goto(`${setup.origin}/${side}.html`);
-    await open();
-    const cold = await load();
-    const run = profile.conditions
-      ? undefined
-      : await page.evaluate(([name, dims, runs]) => (globalThis as any).bench.run(name, dims, runs), [
-          model.input,
-          model.dims,
-          RUNS,
-        ] as const);
-    const memory = profile.conditions ? undefined : rendererPeakBytes(dir);
-    await page.reload();
-    await open();
-    const warm = await load();
-    if (warm.networkRequests !== 0 || warm.networkBytes !== 0)
-      throw new Error(
-        `${side} warm load of ${model.id} was not served from cache: ${warm.networkRequests} requests, ${warm.networkBytes} bytes`,
-      );
-    if (cold.networkBytes === 0) throw new Error(`${side} cold load of ${model.id} fetched nothing`);
-    return {
-      cold: cold.ms,
-      warm: warm.ms,
-      ...(run !== undefined ? { run } : {}),
-      ...(memory !== undefined ? { memory } : {}),
-      threads: cold.threads,
-      isolated: cold.isolated,
-    };
-  } finally {
-    await context.close();
-    await rm(dir, { recursive: true, force: true });
-  }
-}
 
 function report(label: string, secure: number[], plain: number[], unit: "ms" | "MiB", target: string) {
   const s = median(secure);
@@ -129,14 +55,21 @@ say(
     .map((l) => l.toFixed(2))
     .join(" ")}; ${ROUNDS} rounds, ${THREADS} WASM thread(s) each side`,
 );
-const setup = await setUp();
+const setup = await setUp(await loadBenchModels());
 try {
   for (const model of setup.models.filter((m) => !wanted || wanted.includes(m.id))) {
     for (const profile of PROFILES) {
       const samples: Record<Side, Sample[]> = { secure: [], plain: [] };
       for (let round = 0; round < ROUNDS; round++) {
         const order: Side[] = round % 2 ? ["plain", "secure"] : ["secure", "plain"];
-        for (const side of order) samples[side].push(await measure(setup, side, model, profile));
+        for (const side of order)
+          samples[side].push(
+            await measure(setup, side, model, {
+              conditions: profile.conditions,
+              runs: RUNS,
+              threads: THREADS,
+            }),
+          );
       }
       const first = samples.secure[0] as Sample;
       const base = samples.plain[0] as Sample;

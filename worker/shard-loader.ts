@@ -28,11 +28,11 @@ export interface ShardLoadOptions {
 /**
  * Downloads one shard, resuming after a dropped connection with `Range` + `If-Range` (RFC 9110
  * §14): a 206 continues where the last attempt stopped, a 200 (the file changed) starts over.
- * Never reads more than the manifest's size plus one byte, so an oversized response is refused
- * without buffering it.
+ * Reads into a buffer of exactly the manifest's size (its digest check refuses a short one);
+ * a byte beyond it refuses the response without buffering more.
  */
 async function download(url: URL, expected: number, o: ShardLoadOptions): Promise<Uint8Array> {
-  const buffer = new Uint8Array(expected + 1);
+  const buffer = new Uint8Array(expected);
   let received = 0;
   let etag: string | null = null;
   await withRetry(
@@ -61,19 +61,21 @@ async function download(url: URL, expected: number, o: ShardLoadOptions): Promis
       for (;;) {
         const { done, value } = await reader.read();
         if (done) break;
-        const room = buffer.length - received;
-        buffer.set(value.subarray(0, room), received);
-        received += Math.min(value.length, room);
-        if (received > expected) {
+        if (value.length > expected - received) {
           await reader.cancel();
-          break;
+          throw new ModelVaultError(
+            "ERR_SHARD_SIZE_MISMATCH",
+            `shard ${url.pathname} is longer than the manifest says (${expected} bytes)`,
+          );
         }
+        buffer.set(value, received);
+        received += value.length;
       }
     },
     o.retry,
     o.signal,
   );
-  return buffer.subarray(0, received);
+  return received === expected ? buffer : buffer.subarray(0, received);
 }
 
 /** Ciphertext of one shard, from the cache when it is there and intact, else from the network. */

@@ -92,12 +92,17 @@ export class Storage {
     await tx.done;
   }
 
-  /** Stores a shard's ciphertext; false when storage refused it (full, evicted): nothing half-written. */
+  /**
+   * Stores a shard's ciphertext; false when storage refused it (full, evicted): nothing
+   * half-written. IndexedDB clones the value when put() is called, so the caller's buffer is
+   * free for decryption at once and no copy of ours waits for the disk.
+   */
   async putShard(sha256: string, bytes: Uint8Array): Promise<boolean> {
     try {
-      const copy = bytes.slice().buffer;
+      const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+      const value = whole ? (bytes.buffer as ArrayBuffer) : bytes.slice().buffer;
       const tx = this.db.transaction("shards", "readwrite");
-      await tx.store.put({ sha256, bytes: copy });
+      await tx.store.put({ sha256, bytes: value });
       await tx.done;
       return true;
     } catch {

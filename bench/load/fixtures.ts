@@ -5,9 +5,9 @@
  * .onnx beside it for the baseline. Everything served from one static server with the caching
  * headers a CDN would send (ETag, max-age) and cross-origin isolation for both pages.
  */
-import { cp, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
+import { cp, link, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { writeConvNet } from "../../models/conv-net.js";
 import { writeSyntheticModel } from "../../models/synthetic.js";
 import { REPO } from "../../scripts/pack-tarball.js";
@@ -23,14 +23,29 @@ import { type StaticServer, startStaticServer } from "../../test/helpers/static-
 export interface BenchModel {
   id: string;
   name: string;
+  /** URL of the plain .onnx, for the baseline. */
   plain: string;
+  /** Its external-data files, fetched by onnxruntime-web itself (names relative to `plain`). */
+  externalData: string[];
   input: string;
   dims: number[];
 }
 
+/** A model to serve: its .onnx and any external-data files beside it. */
+export interface ModelSource {
+  id: string;
+  name: string;
+  file: string;
+  externalData?: string[];
+  input: string;
+  dims: number[];
+  shardSize?: number;
+}
+
 const OUT = join(REPO, "bench/.out/models");
 
-async function models(): Promise<(BenchModel & { file: string })[]> {
+/** The load benchmark's models, generated once into bench/.out/models. */
+export async function loadBenchModels(): Promise<ModelSource[]> {
   await mkdir(OUT, { recursive: true });
   const have = new Set(await readdir(OUT));
   if (!have.has("synthetic-64m.onnx"))
@@ -58,7 +73,7 @@ async function models(): Promise<(BenchModel & { file: string })[]> {
       input: "x",
       dims: [1, 3, 64, 64],
     },
-  ].map((m) => ({ ...m, plain: `/plain/${m.id}.onnx` }));
+  ];
 }
 
 export interface BenchSetup {
@@ -68,8 +83,7 @@ export interface BenchSetup {
   close(): Promise<void>;
 }
 
-export async function setUp(): Promise<BenchSetup> {
-  const list = await models();
+export async function setUp(list: ModelSource[]): Promise<BenchSetup> {
   const tarball = await packForConsumers();
   const app = await createApp(tarball, { name: "bench-app", tools: ["vite"] });
   await cp(join(REPO, "bench/load/app"), app, { recursive: true });
@@ -95,7 +109,6 @@ export async function setUp(): Promise<BenchSetup> {
   const publisher = await createPrincipal(call, admin, "publisher", ["publisher"]);
   const licensor = await createPrincipal(call, admin, "licensor", ["licensor"]);
   const client = await createPrincipal(call, admin, "bench client", ["client"]);
-  await mkdir(join(dist, "plain"), { recursive: true });
   for (const m of list) {
     const out = join(dist, "models", m.id);
     await packAndRegister(call, {
@@ -106,9 +119,13 @@ export async function setUp(): Promise<BenchSetup> {
       id: m.id,
       version: 1,
       outDir: out,
+      ...(m.shardSize ? { shardSize: m.shardSize } : {}),
     });
     await rm(join(out, "content-key.jwe"));
-    await cp(m.file, join(dist, "plain", `${m.id}.onnx`));
+    // Hard links: multi-GB models are served without a second copy on disk.
+    await mkdir(join(dist, "plain", m.id), { recursive: true });
+    for (const f of [m.file, ...(m.externalData ?? []).map((d) => join(dirname(m.file), d))])
+      await link(f, join(dist, "plain", m.id, basename(f)));
     await call(licensor.token, "POST", "/v1/entitlements", {
       principalId: client.id,
       modelId: m.id,
@@ -124,7 +141,14 @@ export async function setUp(): Promise<BenchSetup> {
   }
   return {
     origin: files.url,
-    models: list,
+    models: list.map((m) => ({
+      id: m.id,
+      name: m.name,
+      plain: `/plain/${m.id}/${basename(m.file)}`,
+      externalData: m.externalData ?? [],
+      input: m.input,
+      dims: m.dims,
+    })),
     config: { licenseServer: license.url, credential: client.token, publisherKey: keys.publicJwk },
     close: async () => {
       await files.close();

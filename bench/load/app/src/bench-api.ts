@@ -2,7 +2,11 @@
 export interface LoadConfig {
   /** The secure side's manifest, or the plain side's .onnx. */
   url: string;
+  /** Plain side: external-data files beside the .onnx, which onnxruntime-web fetches itself. */
+  externalData?: string[];
   threads: number;
+  /** Secure side: loadModel's IndexedDB cache. */
+  cache: boolean;
   licenseServer: string;
   credential: string;
   publisherKey: object;

@@ -12,14 +12,20 @@ self.onmessage = async ({ data }: MessageEvent) => {
       ort.env.wasm.numThreads = data.threads;
       ort.env.logLevel = "error";
       const url = new URL(data.url, self.location.href).toString();
+      const external = ((data.externalData ?? []) as string[]).map((name) => ({
+        path: name,
+        data: new URL(name, url).toString(),
+      }));
       const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
       session = await ort.InferenceSession.create(bytes, {
         executionProviders: ["wasm"],
         graphOptimizationLevel: "all",
+        ...(external.length ? { externalData: external } : {}),
       });
-      // Resource Timing of the model fetch: transferSize 0 means it came from the HTTP cache.
+      // Resource Timing of the model's fetches: transferSize 0 means from the HTTP cache.
+      const urls = new Set([url, ...external.map((e) => e.data)]);
       const entries = performance.getEntriesByType("resource") as PerformanceResourceTiming[];
-      const model = entries.filter((e) => e.name === url);
+      const model = entries.filter((e) => urls.has(e.name));
       postMessage({
         ok: true,
         networkBytes: model.reduce((n, e) => n + e.transferSize, 0),

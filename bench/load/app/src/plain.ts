@@ -18,6 +18,7 @@ const api: BenchApi = {
     const r = await call<{ networkBytes: number; networkRequests: number }>({
       type: "load",
       url: config.url,
+      externalData: config.externalData ?? [],
       threads: config.threads,
     });
     return {

@@ -14,6 +14,7 @@ const api: BenchApi = {
       publisherKeys: [config.publisherKey as { kty: string }],
       backend: "wasm",
       threads: config.threads,
+      cache: config.cache,
       onProgress: (p) => {
         if (p.status === "shard-downloaded" && !p.fromCache) {
           networkBytes += p.bytes;
