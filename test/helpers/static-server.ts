@@ -10,6 +10,12 @@ export interface StaticServer {
   log: { path: string; range: string | undefined }[];
   /** Cut the next response for `path` after this many body bytes (simulates a dropped connection). */
   cutNext(path: string, afterBytes: number): void;
+  /**
+   * The network goes down once this many more body bytes have been sent: the response in
+   * flight is cut, and every request after it is dropped until `restore()`.
+   */
+  outageAfter(bytes: number): void;
+  restore(): void;
   close(): Promise<void>;
 }
 
@@ -34,8 +40,13 @@ export async function startStaticServer(
 ): Promise<StaticServer> {
   const log: StaticServer["log"] = [];
   const cuts = new Map<string, number>();
+  let budget = Number.POSITIVE_INFINITY;
   const server: Server = createServer(async (req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
+    if (budget <= 0) {
+      req.socket.destroy();
+      return;
+    }
     log.push({ path, range: req.headers.range });
     for (const [k, v] of Object.entries({
       "access-control-allow-origin": "*",
@@ -66,7 +77,8 @@ export async function startStaticServer(
     } else {
       res.writeHead(200, { "content-length": body.length, "content-type": contentType(path) });
     }
-    const cut = cuts.get(path);
+    const cut = cuts.get(path) ?? (budget < body.length - start ? budget : undefined);
+    budget -= Math.min(budget, body.length - start);
     if (cut !== undefined) {
       cuts.delete(path);
       res.write(body.subarray(start, start + cut));
@@ -80,6 +92,12 @@ export async function startStaticServer(
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     log,
     cutNext: (path, after) => cuts.set(path, after),
+    outageAfter: (bytes) => {
+      budget = bytes;
+    },
+    restore: () => {
+      budget = Number.POSITIVE_INFINITY;
+    },
     close: () =>
       new Promise<void>((r) => {
         server.closeAllConnections();
