@@ -29,14 +29,15 @@ export async function serveCommand(args: Args, io: CliIo): Promise<void> {
     trustProxy: (optional(args, "trust-proxy") ?? "").split(",").filter(Boolean),
     env: io.env,
   });
-  const boot = await bootstrapAdmin(server.ctx);
+  await bootstrapAdmin(server.ctx, {
+    show(token) {
+      io.err("Bootstrap admin API key (shown once; store it now, it is kept only as a hash):");
+      io.out(token);
+    },
+  });
   io.err(
     `modelvault license server on ${server.url} (data in ${dataDir}${pg ? ", PostgreSQL" : ", SQLite"})`,
   );
-  if (boot) {
-    io.err("Bootstrap admin API key (shown once; store it now, it is kept only as a hash):");
-    io.out(boot.token);
-  }
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once("SIGINT", stop);

@@ -11,11 +11,19 @@ import type { ServerContext } from "./context.js";
  * Exactly one caller ever creates it, however many instances start at once: the claim (a
  * `bootstrap` row whose key is unique), the principal, its role, its key and the audit entry
  * commit in one transaction. A second instance's claim waits on the first's row lock
- * (PostgreSQL) or write lock (SQLite) and then finds the row; an instance killed mid-way
- * commits nothing, and the next start bootstraps afresh.
+ * (PostgreSQL) or write lock (SQLite) and then finds the row; an instance killed before the
+ * commit leaves nothing, and the next start bootstraps afresh.
  */
 export async function bootstrapAdmin(
   ctx: ServerContext,
+  o: {
+    /**
+     * Shows the key, called before the transaction commits: a process killed after the commit
+     * would otherwise lose the only admin key. If the commit then fails, nothing was created and
+     * the next start shows a new key.
+     */
+    show?: (token: string) => void;
+  } = {},
 ): Promise<{ principalId: string; token: string } | undefined> {
   const id = `p_${randomBytes(9).toString("base64url")}`;
   const key = generateApiKey();
@@ -73,6 +81,7 @@ export async function bootstrapAdmin(
       },
       now,
     );
+    o.show?.(key.token);
     return { principalId: id, token: key.token };
   });
 }
