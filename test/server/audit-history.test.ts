@@ -1,0 +1,81 @@
+import { SignJWT } from "jose";
+import { describe, expect, it } from "vitest";
+import { TYP } from "../../src/core/token-types.js";
+import { type AuditEntry, auditEntryHash } from "../../src/server/audit/audit-chain.js";
+import { verifyAuditLog } from "../../src/server/audit/verify-audit.js";
+import { AUDIT_GENESIS } from "../../src/server/db/open-database.js";
+import { loadServerKeys, publicJwks } from "../../src/server/keys/server-keys.js";
+import { tempDir } from "../fixtures.js";
+
+/** A valid chain of `n` entries. */
+function chain(n: number): AuditEntry[] {
+  const entries: AuditEntry[] = [];
+  let prev = AUDIT_GENESIS;
+  for (let seq = 1; seq <= n; seq++) {
+    const e = {
+      seq,
+      at: 1000 + seq,
+      actor: "a",
+      action: "x",
+      outcome: "success",
+      subject: "-",
+      detail: "{}",
+      prev_hash: prev,
+    };
+    prev = auditEntryHash(e);
+    entries.push({ ...e, hash: prev });
+  }
+  return entries;
+}
+
+describe("audit verify accepts any history concurrent writers produce, and nothing else", async () => {
+  const keys = await loadServerKeys({ dir: await tempDir("mv-audit-") });
+  const jwks = publicJwks(keys);
+  const entries = chain(20);
+  const checkpoint = (size: number, at: number, head = entries[size - 1]?.hash as string) =>
+    new SignJWT({ size, head, at })
+      .setProtectedHeader({ alg: "ES256", typ: TYP.checkpoint, kid: keys.current.kid })
+      .setIssuer("http://x")
+      .setIssuedAt(at)
+      .sign(keys.current.privateKey);
+
+  it("two writers' checkpoints with one timestamp, or times against sizes (clock skew), in any order", async () => {
+    const tokens = [await checkpoint(17, 5000), await checkpoint(20, 5000), await checkpoint(12, 6000)];
+    await expect(verifyAuditLog(entries, tokens, jwks)).resolves.toMatchObject({
+      entries: 20,
+      checkpoints: 3,
+      latestCheckpoint: 20,
+    });
+    // The same checkpoint kept elsewhere and stored: no conflict.
+    await expect(verifyAuditLog(entries, [...tokens, tokens[0] as string], jwks)).resolves.toBeTruthy();
+  });
+
+  it("streams entries from an async source", async () => {
+    async function* stream() {
+      yield* entries;
+    }
+    await expect(verifyAuditLog(stream(), [await checkpoint(20, 1)], jwks)).resolves.toMatchObject({
+      entries: 20,
+    });
+  });
+
+  it("still refuses equivocation, truncation and rewriting", async () => {
+    const other = chain(20).map((e) => e.hash);
+    await expect(
+      verifyAuditLog(entries, [await checkpoint(10, 1), await checkpoint(10, 2, other[3])], jwks),
+    ).rejects.toMatchObject({
+      code: "ERR_AUDIT_CHECKPOINT_INVALID",
+      message: expect.stringContaining("equivocation"),
+    });
+    await expect(verifyAuditLog(entries.slice(0, 15), [await checkpoint(20, 1)], jwks)).rejects.toMatchObject(
+      {
+        message: expect.stringContaining("truncated"),
+      },
+    );
+    await expect(
+      verifyAuditLog(entries, [await checkpoint(10, 1, "f".repeat(64))], jwks),
+    ).rejects.toMatchObject({
+      message: expect.stringContaining("entry 10 differs from its checkpoint: rewritten"),
+    });
+  });
+});
