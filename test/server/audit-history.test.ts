@@ -1,10 +1,10 @@
-import { SignJWT } from "jose";
-import { describe, expect, it } from "vitest";
+import { type JSONWebKeySet, SignJWT } from "jose";
+import { beforeAll, describe, expect, it } from "vitest";
 import { TYP } from "../../src/core/token-types.js";
 import { type AuditEntry, auditEntryHash } from "../../src/server/audit/audit-chain.js";
 import { verifyAuditLog } from "../../src/server/audit/verify-audit.js";
 import { AUDIT_GENESIS } from "../../src/server/db/open-database.js";
-import { loadServerKeys, publicJwks } from "../../src/server/keys/server-keys.js";
+import { loadServerKeys, publicJwks, type ServerKeys } from "../../src/server/keys/server-keys.js";
 import { tempDir } from "../fixtures.js";
 
 /** A valid chain of `n` entries. */
@@ -28,9 +28,13 @@ function chain(n: number): AuditEntry[] {
   return entries;
 }
 
-describe("audit verify accepts any history concurrent writers produce, and nothing else", async () => {
-  const keys = await loadServerKeys({ dir: await tempDir("mv-audit-") });
-  const jwks = publicJwks(keys);
+describe("audit verify accepts any history concurrent writers produce, and nothing else", () => {
+  let keys: ServerKeys;
+  let jwks: JSONWebKeySet;
+  beforeAll(async () => {
+    keys = await loadServerKeys({ dir: await tempDir("mv-audit-") });
+    jwks = publicJwks(keys);
+  });
   const entries = chain(20);
   const checkpoint = (size: number, at: number, head = entries[size - 1]?.hash as string) =>
     new SignJWT({ size, head, at })
