@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { onTestFinished } from "vitest";
 
-const BIN = fileURLToPath(new URL("../../../bin/modelvault.js", import.meta.url));
+/** The CLI from sources, as test/cli/run-cli.ts runs it (the packed bin is tested by test/consumer). */
+const CLI = fileURLToPath(new URL("../../../src/cli.ts", import.meta.url));
 
 /** A real `modelvault serve` process: its URL, what it printed, and ways to stop it. */
 export interface ServeProcess {
@@ -32,7 +33,7 @@ export function spawnServe(
   args: string[],
   o: { env?: Record<string, string>; timeoutMs?: number; waitListening?: boolean } = {},
 ): Promise<ServeProcess> & { process: ServeProcess } {
-  const child = spawn(process.execPath, [BIN, "serve", "--port", "0", ...args], {
+  const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", "--port", "0", ...args], {
     env: { ...process.env, ...o.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
