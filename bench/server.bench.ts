@@ -17,6 +17,7 @@ import { fileURLToPath } from "node:url";
 import { EmbeddedJWK, jwtVerify, SignJWT } from "jose";
 import pg from "pg";
 import { cekWrapInfo, wrapContentKeyForDevice } from "../src/core/cek-wrap.js";
+import { appendAudit } from "../src/server/audit/audit-log.js";
 import { type DatabaseConfig, openDatabase } from "../src/server/db/open-database.js";
 import { LocalKek } from "../src/server/keys/kek.js";
 import { TestDevice } from "../test/server/harness.js";
@@ -118,6 +119,26 @@ async function counterCost(
   return { readMs, serialMs, parallelPerSecond };
 }
 
+/**
+ * The ceiling of the audit chain: every audited write (a license, an accepted report, a denial)
+ * takes the one audit head row in turn and keeps it until its commit. Ten writers, each
+ * committing transactions that only append one entry.
+ */
+async function auditCeiling(config: DatabaseConfig): Promise<number> {
+  const db = await openDatabase(config);
+  const event = { actor: "bench", action: "bench", outcome: "success" as const, subject: "-" };
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: 10 }, async () => {
+      for (let i = 0; i < 100; i++)
+        await db.transaction((tx) => appendAudit(tx, event, Math.floor(Date.now() / 1000)));
+    }),
+  );
+  const perSecond = 1000 / ((performance.now() - started) / 1000);
+  await db.close();
+  return perSecond;
+}
+
 async function scenario(name: string, instances: number, database?: string) {
   const dataDir = await mkdtemp(join(tmpdir(), "mv-bench-"));
   const env: Record<string, string> = database ? { MODELVAULT_DATABASE_URL: database } : {};
@@ -137,8 +158,9 @@ async function scenario(name: string, instances: number, database?: string) {
       ? { kind: "postgres", url: database, poolSize: 10 }
       : { kind: "sqlite", file: join(dataDir, "modelvault.sqlite") };
     const counter = await counterCost(config);
+    const audit = await auditCeiling(config);
     const bytes = await storageBytes(config);
-    return { name, peak, at80, usage, counter, bytes, waited };
+    return { name, peak, at80, usage, counter, audit, bytes, waited };
   } finally {
     for (const c of children) c.child.kill("SIGTERM");
     await Promise.all(children.map((c) => new Promise((r) => c.child.once("exit", r))));
@@ -190,6 +212,7 @@ for (const target of TARGETS) {
   console.log(
     `  shared counters: read ${r.counter.readMs.toFixed(2)} ms; one update (upsert transaction) ${r.counter.serialMs.toFixed(2)} ms alone, ${f(r.counter.parallelPerSecond)}/s ten at a time`,
   );
+  console.log(`  audit chain ceiling (transactions appending one entry, ten writers): ${f(r.audit)}/s`);
   if (r.waited) {
     const total = Object.values(r.waited).reduce((a, b) => a + b, 0) || 1;
     const top = Object.entries(r.waited)

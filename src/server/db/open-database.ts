@@ -27,6 +27,41 @@ export interface Db {
 }
 
 const INT8_OID = 20;
+const BEFORE_COMMIT = Symbol("modelvault.beforeCommit");
+type Hooks = Map<string, { items: unknown[]; run(items: unknown[]): Promise<void> }>;
+type HookedTx = Kysely<Database> & { [BEFORE_COMMIT]?: Hooks };
+
+/**
+ * Queues `item` for `run`, which is called once per transaction, inside it, just before it
+ * commits, with everything queued under `name`. Returns false when `tx` did not come from
+ * Db.transaction: the caller then does its work at once. Work that takes a contended lock (the
+ * audit head) is done last this way, so the lock is held for the commit only.
+ */
+export function queueBeforeCommit<T>(
+  tx: Kysely<Database>,
+  name: string,
+  item: T,
+  run: (items: T[]) => Promise<void>,
+): boolean {
+  const hooks = (tx as HookedTx)[BEFORE_COMMIT];
+  if (!hooks) return false;
+  let hook = hooks.get(name);
+  if (!hook) {
+    hook = { items: [], run: run as (items: unknown[]) => Promise<void> };
+    hooks.set(name, hook);
+  }
+  hook.items.push(item);
+  return true;
+}
+
+/** Runs `fn` with hooks, then the work it queued (queueBeforeCommit), all before the caller commits. */
+async function withHooks<T>(tx: Kysely<Database>, fn: (tx: Kysely<Database>) => Promise<T>): Promise<T> {
+  const hooks: Hooks = new Map();
+  (tx as HookedTx)[BEFORE_COMMIT] = hooks;
+  const result = await fn(tx);
+  for (const hook of hooks.values()) await hook.run(hook.items);
+  return result;
+}
 const WRITE = /^\s*(insert|update|delete|commit)\b/i;
 
 /**
@@ -82,7 +117,7 @@ async function openSqlite(
       kysely.connection().execute(async (conn) => {
         await sql`begin immediate`.execute(conn);
         try {
-          const result = await fn(conn);
+          const result = await withHooks(conn, fn);
           await sql`commit`.execute(conn);
           return result;
         } catch (e) {
@@ -136,7 +171,7 @@ async function openPostgres(
     health,
     // READ COMMITTED, where a conditional UPDATE re-checks its WHERE against the newest row,
     // which is what our limit counters rely on.
-    transaction: (fn) => kysely.transaction().execute(fn),
+    transaction: (fn) => kysely.transaction().execute((tx) => withHooks(tx, fn)),
     close: () => kysely.destroy(),
   };
 }
