@@ -5,9 +5,11 @@ import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { serve } from "@hono/node-server";
+import { ModelVaultError } from "../core/errors.js";
 import { writeCheckpoint } from "./audit/checkpoints.js";
 import { DpopNonces } from "./auth/dpop-nonce.js";
 import type { ServerContext } from "./context.js";
+import { classifyDbError } from "./db/db-errors.js";
 import { type Db, openDatabase } from "./db/open-database.js";
 import { createApp } from "./http/app.js";
 import { loadServerKeys } from "./keys/server-keys.js";
@@ -46,7 +48,17 @@ export async function createServerContext(options: ServerOptions): Promise<Serve
   // The data directory holds the keys and the SQLite file: private to this user, also when it existed.
   await mkdir(o.dataDir, { recursive: true, mode: 0o700 });
   await chmod(o.dataDir, 0o700);
-  const db = await openDatabase(o.database, { log: (level, msg, fields) => logger.log(level, msg, fields) });
+  const db = await openDatabase(o.database, {
+    log: (level, msg, fields) => logger.log(level, msg, fields),
+  }).catch((e: unknown) => {
+    // Say what is wrong without the connection string (it may carry a password).
+    if (classifyDbError(e) !== "unavailable") throw e;
+    throw new ModelVaultError(
+      "ERR_DB_UNAVAILABLE",
+      `cannot reach the database to start (${(e as Error).message}); start again once it is up`,
+      { retryAfter: 5 },
+    );
+  });
   let keys = await loadServerKeys({ dir: join(o.dataDir, "keys"), env: o.env });
   const issuer = (o.publicUrl ?? `${o.tls ? "https" : "http"}://${o.host}:${o.port}`).replace(/\/$/, "");
   return {

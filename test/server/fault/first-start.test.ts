@@ -81,4 +81,17 @@ describe("kill -9 during the first start", () => {
       ]);
     }
   });
+
+  it("with the database unreachable, serve stops with ERR_DB_UNAVAILABLE and never prints the connection string", async () => {
+    const dir = await scratchDir("mv-first-");
+    const p = spawnServe(["--data", dir], {
+      env: { MODELVAULT_DATABASE_URL: "postgres://modelvault:s3cret-password@127.0.0.1:1/modelvault" },
+      waitListening: false,
+    }).process;
+    expect(await p.exited).toBe(1);
+    expect(p.stderr).toContain(
+      "error ERR_DB_UNAVAILABLE: cannot reach the database to start (connect ECONNREFUSED",
+    );
+    expect(p.stderr).not.toContain("s3cret");
+  });
 });
