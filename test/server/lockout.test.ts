@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { DIALECTS, freshPostgres } from "./databases.js";
 import { type Harness, startHarness } from "./harness.js";
@@ -115,4 +116,50 @@ describe.each(DIALECTS)("failed authentications (%s)", (dialect) => {
       expect(statuses.slice(LIMIT)).toEqual([429, 429]);
     });
   }
+
+  it("behind an address over its limit, only existing active keys count as someone else's", async () => {
+    const h = await server();
+    const other = await h.principal("other", ["auditor"]);
+    const revoked = await h.principal("revoked", ["auditor"]);
+    const disabled = await h.principal("disabled", ["auditor"]);
+    await h.call("DELETE", `/v1/admin/api-keys/${revoked.token.slice(4, 16)}`, h.admin);
+    await h.server.ctx.db.kysely
+      .updateTable("principals")
+      .set({ disabled_at: h.clock.now() })
+      .where("id", "=", disabled.id)
+      .execute();
+    for (let i = 0; i < LIMIT; i++) await get(h, bogus(`t${i}`), "203.0.113.70");
+    const status = async (token: string) =>
+      (await h.call("GET", "/v1/anomalies", token, undefined, from("203.0.113.70"))).status;
+    expect(await status(other.token)).toBe(200);
+    expect(await status(revoked.token)).toBe(429);
+    expect(await status(disabled.token)).toBe(429);
+  });
+
+  it("an ID token claiming a huge identity is refused as any bad credential (401), never 500", async () => {
+    const h = await server();
+    const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");
+    const random = (n: number) => randomBytes(n).toString("base64url"); // incompressible, unlike "aaa…"
+    const token = `${b64({ alg: "RS256" })}.${b64({ iss: random(1500), sub: random(1500) })}.c2ln`;
+    for (let i = 0; i < 3; i++) expect((await get(h, token, "203.0.113.80")).status).toBe(401);
+  });
+
+  it("counts an OIDC principal as existing while it is not disabled", async () => {
+    const h = await server();
+    await h.call("POST", "/v1/admin/principals", h.admin, {
+      name: "alice",
+      roles: ["auditor"],
+      oidc: { issuer: "https://idp.example", subject: "alice smith" },
+    });
+    const { identityIsActive } = await import("../../src/server/auth/authenticate.js");
+    const ctx = h.server.ctx;
+    expect(await identityIsActive(ctx, "oidc:https://idp.example alice smith")).toBe(true);
+    expect(await identityIsActive(ctx, "oidc:https://idp.example mallory")).toBe(false);
+    await ctx.db.kysely
+      .updateTable("principals")
+      .set({ disabled_at: 1 })
+      .where("name", "=", "alice")
+      .execute();
+    expect(await identityIsActive(ctx, "oidc:https://idp.example alice smith")).toBe(false);
+  });
 });

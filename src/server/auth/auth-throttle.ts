@@ -74,9 +74,9 @@ export class AuthThrottle {
   }
 
   private keys(a: Attempt): { address: string; identity?: string; pair?: string } {
-    const address = `addr:${a.address.slice(0, 64)}`;
+    const address = `addr:${a.address}`;
     if (a.identity === undefined) return { address };
-    return { address, identity: a.identity, pair: `pair:${a.identity}|${a.address.slice(0, 64)}` };
+    return { address, identity: a.identity, pair: `pair:${a.identity}|${a.address}` };
   }
 
   private window(): number {

@@ -112,6 +112,7 @@ export function claimedIdentity(authorization: string | undefined): string | und
   if (key) return `key:${key[1]}`;
   try {
     const { iss, sub } = decodeJwt(token);
+    // Bounded: the identity is a key in an index (PostgreSQL refuses index rows over ~2.7 KB).
     if (typeof iss === "string" && typeof sub === "string" && iss.length + sub.length <= 1000)
       return `oidc:${iss} ${sub}`;
   } catch {}
@@ -134,7 +135,6 @@ export async function identityIsActive(ctx: ServerContext, identity: string): Pr
   const claim = identity.slice(5);
   const iss = claim.slice(0, claim.indexOf(" "));
   const sub = claim.slice(claim.indexOf(" ") + 1);
-  if (!ctx.options.oidc.some((i) => i.issuer === iss)) return false;
   const row = await ctx.db.kysely
     .selectFrom("principals")
     .select("id")

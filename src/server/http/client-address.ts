@@ -34,10 +34,6 @@ export class ClientAddresses {
     this.proxies = list;
   }
 
-  get trustsProxies(): boolean {
-    return this.proxies !== undefined;
-  }
-
   of(socketAddress: string | undefined, forwardedFor: string | undefined): string {
     let address = normalize(socketAddress ?? "") || "unknown";
     if (!forwardedFor) return address;
