@@ -48,7 +48,7 @@ const COMMANDS: Record<string, Command> = {
     run: copyOrtCommand,
   },
   serve: {
-    help: "serve [--data DIR] [--host H] [--port P] [--public-url URL] [--tls-cert PEM --tls-key PEM] [--postgres URL] [--cors ORIGINS]",
+    help: "serve [--data DIR] [--host H] [--port P] [--public-url URL] [--tls-cert PEM --tls-key PEM] [--postgres URL] [--cors ORIGINS] [--trust-proxy ADDRS]",
     options: {
       data: "string",
       host: "string",
@@ -58,6 +58,7 @@ const COMMANDS: Record<string, Command> = {
       "tls-key": "string",
       postgres: "string",
       cors: "string",
+      "trust-proxy": "string",
     },
     run: serveCommand,
   },
@@ -91,8 +92,15 @@ const COMMANDS: Record<string, Command> = {
   },
   revoke: { help: "revoke entitlement|device|license ID", options: {}, run: revokeCommand },
   audit: {
-    help: "audit verify (--db FILE | --export FILE) --jwks FILE [--checkpoints FILE] | audit export --db FILE | audit tail [--n N]",
-    options: { db: "string", export: "string", jwks: "string", checkpoints: "string", n: "string" },
+    help: "audit verify (--db FILE | --postgres URL | --export FILE) --jwks FILE [--checkpoints FILE] | audit export (--db FILE | --postgres URL) | audit tail [--n N]",
+    options: {
+      db: "string",
+      postgres: "string",
+      export: "string",
+      jwks: "string",
+      checkpoints: "string",
+      n: "string",
+    },
     run: auditCommand,
   },
 };

@@ -3,9 +3,10 @@ import { join } from "node:path";
 import type { JSONWebKeySet } from "jose";
 import { ModelVaultError } from "../core/errors.js";
 import type { AuditEntry } from "../server/audit/audit-chain.js";
+import { auditEntries, checkpointTokens } from "../server/audit/read-audit.js";
 import { verifyAuditLog } from "../server/audit/verify-audit.js";
 import { bootstrapAdmin } from "../server/bootstrap.js";
-import { loadSqlite } from "../server/db/drivers.js";
+import { type Db, openDatabase } from "../server/db/open-database.js";
 import { startServer } from "../server/start-server.js";
 import { api } from "./api-client.js";
 import type { CliIo } from "./io.js";
@@ -25,16 +26,18 @@ export async function serveCommand(args: Args, io: CliIo): Promise<void> {
     ...(optional(args, "public-url") ? { publicUrl: optional(args, "public-url") } : {}),
     ...(pg ? { database: { kind: "postgres" as const, url: pg } } : {}),
     corsOrigins: (optional(args, "cors") ?? "").split(",").filter(Boolean),
+    trustProxy: (optional(args, "trust-proxy") ?? "").split(",").filter(Boolean),
     env: io.env,
   });
-  const boot = await bootstrapAdmin(server.ctx);
+  await bootstrapAdmin(server.ctx, {
+    show(token) {
+      io.err("Bootstrap admin API key (shown once; store it now, it is kept only as a hash):");
+      io.out(token);
+    },
+  });
   io.err(
     `modelvault license server on ${server.url} (data in ${dataDir}${pg ? ", PostgreSQL" : ", SQLite"})`,
   );
-  if (boot) {
-    io.err("Bootstrap admin API key (shown once; store it now, it is kept only as a hash):");
-    io.out(boot.token);
-  }
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once("SIGINT", stop);
@@ -127,41 +130,65 @@ export async function revokeCommand(args: Args, io: CliIo): Promise<void> {
   io.out(`revoked ${kind} ${target}`);
 }
 
-/** Reads entries and checkpoints from a SQLite file, or from an export made by `audit export`. */
-async function loadAudit(args: Args): Promise<{ entries: AuditEntry[]; checkpoints: string[] }> {
-  const db = optional(args, "db");
-  const file = optional(args, "export");
-  if (db) {
-    const SqliteDatabase = await loadSqlite();
-    const sqlite = new SqliteDatabase(db, { readonly: true, fileMustExist: true });
+/**
+ * Opens the database named by --db FILE (SQLite) or --postgres URL (else $MODELVAULT_DATABASE_URL)
+ * read-only: no migrations, and PostgreSQL sessions refuse writes. Undefined for --export FILE.
+ */
+async function openAuditSource(args: Args, io: CliIo): Promise<Db | undefined> {
+  const file = optional(args, "db");
+  if (optional(args, "export") && !file && !optional(args, "postgres")) return undefined;
+  const url = optional(args, "postgres") ?? (file ? undefined : io.env.MODELVAULT_DATABASE_URL);
+  if (file && url) throw new ModelVaultError("ERR_CLI_USAGE", "give --db or --postgres, not both");
+  if (file) {
     try {
-      const entries = sqlite.prepare("select * from audit_log order by seq").all() as AuditEntry[];
-      const checkpoints = (
-        sqlite.prepare("select token from audit_checkpoints order by size").all() as { token: string }[]
-      ).map((r) => r.token);
-      return { entries, checkpoints };
-    } finally {
-      sqlite.close();
+      return await openDatabase({ kind: "sqlite", file }, { readOnly: true });
+    } catch (cause) {
+      if (cause instanceof ModelVaultError) throw cause;
+      throw new Error(`cannot open SQLite database ${file}: ${(cause as Error).message}`);
     }
   }
-  if (file) return JSON.parse(await readFile(file, "utf8"));
-  throw new ModelVaultError("ERR_CLI_USAGE", "give --db FILE (SQLite) or --export FILE");
+  if (url) return openDatabase({ kind: "postgres", url, poolSize: 2 }, { readOnly: true });
+  throw new ModelVaultError("ERR_CLI_USAGE", "give --db FILE (SQLite), --postgres URL or --export FILE");
+}
+
+/** Verifies the audit log where it lives, streaming entries; or an export made by `audit export`. */
+async function verifyAudit(args: Args, io: CliIo, jwks: JSONWebKeySet, external: string[]) {
+  const db = await openAuditSource(args, io);
+  if (!db) {
+    const file = required(args, "export");
+    const exported = JSON.parse(await readFile(file, "utf8")) as {
+      entries: AuditEntry[];
+      checkpoints: string[];
+    };
+    return verifyAuditLog(exported.entries, [...exported.checkpoints, ...external], jwks);
+  }
+  try {
+    return await verifyAuditLog(auditEntries(db), [...(await checkpointTokens(db)), ...external], jwks);
+  } finally {
+    await db.close();
+  }
 }
 
 export async function auditCommand(args: Args, io: CliIo): Promise<void> {
   const verb = args.positionals[0];
   if (verb === "verify") {
-    const { entries, checkpoints } = await loadAudit(args);
     const extra = optional(args, "checkpoints");
     const external = extra ? (JSON.parse(await readFile(extra, "utf8")) as string[]) : [];
     const jwks = JSON.parse(await readFile(required(args, "jwks"), "utf8")) as JSONWebKeySet;
-    const report = await verifyAuditLog(entries, [...checkpoints, ...external], jwks);
+    const report = await verifyAudit(args, io, jwks, external);
     io.out(
       `ok: ${report.entries} entries chain correctly; ${report.checkpoints} checkpoints verify (latest covers ${report.latestCheckpoint ?? 0})`,
     );
   } else if (verb === "export") {
-    const { entries, checkpoints } = await loadAudit(args);
-    io.out(JSON.stringify({ entries, checkpoints }));
+    const db = await openAuditSource(args, io);
+    if (!db) throw new ModelVaultError("ERR_CLI_USAGE", "audit export reads --db FILE or --postgres URL");
+    try {
+      const entries: AuditEntry[] = [];
+      for await (const e of auditEntries(db)) entries.push(e);
+      io.out(JSON.stringify({ entries, checkpoints: await checkpointTokens(db) }));
+    } finally {
+      await db.close();
+    }
   } else if (verb === "tail") {
     const n = Number(optional(args, "n") ?? 20);
     const all = (await api(io, "GET", "/v1/audit?limit=1000")).entries as AuditEntry[];
@@ -172,7 +199,7 @@ export async function auditCommand(args: Args, io: CliIo): Promise<void> {
   } else {
     throw new ModelVaultError(
       "ERR_CLI_USAGE",
-      "usage: modelvault audit verify|export (--db FILE | --export FILE) [--jwks FILE] | audit tail [--n N]",
+      "usage: modelvault audit verify (--db FILE | --postgres URL | --export FILE) --jwks FILE [--checkpoints FILE] | audit export (--db FILE | --postgres URL) | audit tail [--n N]",
     );
   }
 }

@@ -264,6 +264,16 @@ export const ERROR_CODES = {
     status: 500,
     text: "An optional package this feature needs is not installed (a database driver for the server, vite for the plugin); data.package names it.",
   },
+
+  // Storage faults (license server).
+  ERR_DB_UNAVAILABLE: {
+    status: 503,
+    text: "The database cannot be reached (restarting, connection lost or refused); retry after Retry-After. A request cut off while committing may have been applied: usage reports are idempotent, and a repeated license request settles the first.",
+  },
+  ERR_STORAGE_FULL: {
+    status: 507,
+    text: "The database's disk is full, so nothing was written; reads keep working; retry after Retry-After.",
+  },
 } as const satisfies Record<string, { status: number; text: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

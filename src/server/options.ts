@@ -34,7 +34,15 @@ export interface ServerOptions {
   maxBodyBytes?: number;
   /** DPoP proof iat acceptance window, seconds either side (default 60). */
   dpopWindowSeconds?: number;
-  /** Per-principal requests per minute (default 600) and failed authentications per IP per minute (default 20). */
+  /**
+   * Addresses or CIDR ranges of reverse proxies whose `X-Forwarded-For` is believed (default
+   * none: the socket's peer is the client). Failed authentications are counted per client address.
+   */
+  trustProxy?: string[];
+  /**
+   * Per-principal requests per minute, per instance (default 600), and failed authentications
+   * per client address per minute, shared by all instances (default 20).
+   */
   rateLimits?: { perPrincipalPerMinute?: number; authFailuresPerMinute?: number };
   /** Anomaly thresholds per minute: requests per principal (spike) and denials per principal (burst). */
   anomalyThresholds?: { requestSpikePerMinute?: number; denialBurstPerMinute?: number };
@@ -59,6 +67,7 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     host: "127.0.0.1",
     port: 8787,
     corsOrigins: [],
+    trustProxy: [],
     oidc: [],
     maxBodyBytes: 64 * 1024,
     dpopWindowSeconds: 60,

@@ -1,16 +1,19 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { chmod, mkdir } from "node:fs/promises";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { serve } from "@hono/node-server";
+import { ModelVaultError } from "../core/errors.js";
 import { writeCheckpoint } from "./audit/checkpoints.js";
 import { DpopNonces } from "./auth/dpop-nonce.js";
 import type { ServerContext } from "./context.js";
-import { type Db, openDatabase, withTransaction } from "./db/open-database.js";
+import { classifyDbError } from "./db/db-errors.js";
+import { type Db, openDatabase } from "./db/open-database.js";
 import { createApp } from "./http/app.js";
 import { loadServerKeys } from "./keys/server-keys.js";
+import { startMaintenance } from "./maintenance.js";
 import { Logger } from "./monitoring/logger.js";
 import { Metrics } from "./monitoring/metrics.js";
 import { resolveOptions, type ServerOptions } from "./options.js";
@@ -41,8 +44,21 @@ async function nonceSecret(db: Db): Promise<Buffer> {
 /** Builds the server context (database, keys, metrics) without listening; tests use it with app.request(). */
 export async function createServerContext(options: ServerOptions): Promise<ServerContext> {
   const o = resolveOptions(options);
+  const logger = new Logger(o.log);
+  // The data directory holds the keys and the SQLite file: private to this user, also when it existed.
   await mkdir(o.dataDir, { recursive: true, mode: 0o700 });
-  const db = await openDatabase(o.database);
+  await chmod(o.dataDir, 0o700);
+  const db = await openDatabase(o.database, {
+    log: (level, msg, fields) => logger.log(level, msg, fields),
+  }).catch((e: unknown) => {
+    // Say what is wrong without the connection string (it may carry a password).
+    if (classifyDbError(e) !== "unavailable") throw e;
+    throw new ModelVaultError(
+      "ERR_DB_UNAVAILABLE",
+      `cannot reach the database to start (${(e as Error).message}); start again once it is up`,
+      { retryAfter: 5 },
+    );
+  });
   let keys = await loadServerKeys({ dir: join(o.dataDir, "keys"), env: o.env });
   const issuer = (o.publicUrl ?? `${o.tls ? "https" : "http"}://${o.host}:${o.port}`).replace(/\/$/, "");
   return {
@@ -57,7 +73,7 @@ export async function createServerContext(options: ServerOptions): Promise<Serve
     issuer,
     nonces: new DpopNonces(await nonceSecret(db), o.now),
     metrics: new Metrics(),
-    logger: new Logger(o.log),
+    logger,
     now: o.now,
   };
 }
@@ -71,7 +87,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const o = ctx.options;
   const state = { draining: false };
   const app = createApp(ctx, state);
-  let checkpointAt = 0;
   const server = serve({
     fetch: app.fetch,
     hostname: o.host,
@@ -95,21 +110,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const address = http.address() as AddressInfo;
   const url = `${o.tls ? "https" : "http"}://${o.host}:${address.port}`;
   if (!o.publicUrl && o.port === 0) (ctx as { issuer: string }).issuer = url;
-  // Periodic checkpoints: every `checkpointEvery` entries, checked every few seconds.
-  const timer = setInterval(async () => {
-    const head = await ctx.db.kysely
-      .selectFrom("audit_head")
-      .select("seq")
-      .executeTakeFirst()
-      .catch(() => undefined);
-    if (head && head.seq - checkpointAt >= o.checkpointEvery) {
-      checkpointAt = head.seq;
-      await withTransaction(ctx.db, (tx) =>
-        writeCheckpoint(tx, ctx.keys.current, ctx.issuer, ctx.now()),
-      ).catch(() => undefined);
-    }
-  }, 2000);
-  timer.unref();
+  const maintenance = startMaintenance(ctx);
   let closing: Promise<void> | undefined;
   return {
     url,
@@ -117,7 +118,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     close() {
       closing ??= (async () => {
         state.draining = true;
-        clearInterval(timer);
+        await maintenance.stop();
         await new Promise<void>((resolve) => {
           const force = setTimeout(() => {
             http.closeAllConnections();
@@ -129,9 +130,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           });
           http.closeIdleConnections();
         });
-        await withTransaction(ctx.db, (tx) =>
-          writeCheckpoint(tx, ctx.keys.current, ctx.issuer, ctx.now()),
-        ).catch(() => undefined);
+        await ctx.db
+          .transaction((tx) => writeCheckpoint(tx, ctx.keys.current, ctx.issuer, ctx.now()))
+          .catch((e) => ctx.db.health.failed(e));
         await ctx.db.close();
       })();
       return closing;

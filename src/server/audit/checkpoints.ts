@@ -13,7 +13,13 @@ export interface Checkpoint {
   token: string;
 }
 
-/** Signs and stores a checkpoint of the current head (skipped when nothing was appended since the last). */
+/**
+ * Signs and stores a checkpoint of the current head, inside the caller's transaction. Writers
+ * are serialised by locking the audit head row first (a row lock on PostgreSQL, the write lock
+ * on SQLite), the lock every append takes too: so across instances a checkpoint always sees the
+ * newest earlier one, sizes and times strictly increase, and two writers never race for one
+ * size. When nothing was appended since the last checkpoint, returns that one instead.
+ */
 export async function writeCheckpoint(
   tx: Kysely<Database>,
   key: SigningKey,
@@ -21,19 +27,21 @@ export async function writeCheckpoint(
   now: number,
 ): Promise<Checkpoint | undefined> {
   const head = await tx
-    .selectFrom("audit_head")
-    .select(["seq", "hash"])
+    .updateTable("audit_head")
+    .set((eb) => ({ seq: eb.ref("seq") }))
     .where("id", "=", 1)
+    .returning(["seq", "hash"])
     .executeTakeFirstOrThrow();
   if (head.seq === 0) return undefined;
   const last = await tx
     .selectFrom("audit_checkpoints")
-    .select(["size", "at"])
+    .selectAll()
     .orderBy("size", "desc")
     .limit(1)
     .executeTakeFirst();
-  if (last && last.size >= head.seq) return undefined;
-  // Checkpoint times strictly increase (RFC 9162: each STH newer than the last).
+  if (last && last.size >= head.seq) return last;
+  // Checkpoint times strictly increase (RFC 9162: each STH newer than the last), also when
+  // this instance's clock is behind the one that wrote the last checkpoint.
   const at = Math.max(now, (last?.at ?? 0) + 1);
   const token = await new SignJWT({ size: head.seq, head: head.hash, at })
     .setProtectedHeader({ alg: "ES256", typ: TYP.checkpoint, kid: key.kid })

@@ -7,25 +7,48 @@ import { verifyCheckpoint } from "./checkpoints.js";
 export interface AuditVerifyReport {
   entries: number;
   checkpoints: number;
-  /** The newest checkpoint the log is consistent with. */
+  /** The largest checkpoint the log is consistent with. */
   latestCheckpoint?: number;
 }
 
+const invalid = (message: string, data: Record<string, unknown>, cause?: unknown) =>
+  new ModelVaultError("ERR_AUDIT_CHECKPOINT_INVALID", message, data, cause ? { cause } : undefined);
+
 /**
- * Checks an audit log offline: every entry's sequence and hash chain, then each checkpoint's
- * signature, monotonicity and agreement with the log. Checkpoints kept elsewhere (exported)
- * are what catch a truncated or wholly recomputed log: pass them as `externalCheckpoints`.
+ * Checks an audit log offline: each checkpoint's signature, then every entry's sequence and
+ * hash chain, and that the entry each checkpoint vouches for is there with that hash.
+ * Checkpoints kept elsewhere (exported) are what catch a truncated or wholly recomputed log:
+ * pass them with the stored ones, in any order.
+ *
+ * The check is order-free: a checkpoint is evidence about one entry of the chain, and the chain
+ * alone orders entries. Checkpoint times are not compared with each other, since instances with
+ * different clocks, or concurrent writers before writes were serialised, produce valid histories
+ * whose times do not follow their sizes. Two checkpoints of one size with different heads are
+ * equivocation. Entries stream through, so memory stays flat however long the log is.
  * Throws ERR_AUDIT_CHAIN_BROKEN (data.seq = first bad entry) or ERR_AUDIT_CHECKPOINT_INVALID.
  */
 export async function verifyAuditLog(
-  entries: readonly AuditEntry[],
+  entries: Iterable<AuditEntry> | AsyncIterable<AuditEntry>,
   checkpointTokens: readonly string[],
   jwks: JSONWebKeySet,
 ): Promise<AuditVerifyReport> {
+  const heads = new Map<number, string>();
+  for (const token of checkpointTokens) {
+    let cp: { size: number; head: string };
+    try {
+      cp = await verifyCheckpoint(token, jwks);
+    } catch (cause) {
+      throw invalid("an audit checkpoint's signature does not verify", {}, cause);
+    }
+    const other = heads.get(cp.size);
+    if (other !== undefined && other !== cp.head)
+      throw invalid(`two checkpoints of size ${cp.size} disagree (equivocation)`, { size: cp.size });
+    heads.set(cp.size, cp.head);
+  }
   let prev = AUDIT_GENESIS;
-  const hashes = new Map<number, string>();
-  for (const [i, e] of entries.entries()) {
-    const expectedSeq = i + 1;
+  let count = 0;
+  for await (const e of entries) {
+    const expectedSeq = count + 1;
     if (e.seq !== expectedSeq) {
       throw new ModelVaultError(
         "ERR_AUDIT_CHAIN_BROKEN",
@@ -40,58 +63,23 @@ export async function verifyAuditLog(
         { seq: e.seq },
       );
     }
-    hashes.set(e.seq, e.hash);
+    const vouched = heads.get(e.seq);
+    if (vouched !== undefined && vouched !== e.hash)
+      throw invalid(`entry ${e.seq} differs from its checkpoint: rewritten`, { size: e.seq, seq: e.seq });
     prev = e.hash;
+    count = e.seq;
   }
-  let last: { size: number; head: string; at: number } | undefined;
-  const seen = new Map<number, string>();
-  for (const token of checkpointTokens) {
-    let cp: { size: number; head: string; at: number };
-    try {
-      cp = await verifyCheckpoint(token, jwks);
-    } catch (cause) {
-      throw new ModelVaultError(
-        "ERR_AUDIT_CHECKPOINT_INVALID",
-        "an audit checkpoint's signature does not verify",
-        {},
-        { cause },
-      );
-    }
-    const other = seen.get(cp.size);
-    if (other !== undefined && other !== cp.head) {
-      throw new ModelVaultError(
-        "ERR_AUDIT_CHECKPOINT_INVALID",
-        `two checkpoints of size ${cp.size} disagree (equivocation)`,
-        { size: cp.size },
-      );
-    }
-    seen.set(cp.size, cp.head);
-    if (last && (cp.size < last.size || (cp.size > last.size && cp.at <= last.at))) {
-      throw new ModelVaultError(
-        "ERR_AUDIT_CHECKPOINT_INVALID",
-        `checkpoint of size ${cp.size} goes backwards`,
-        { size: cp.size },
-      );
-    }
-    if (cp.size > entries.length) {
-      throw new ModelVaultError(
-        "ERR_AUDIT_CHECKPOINT_INVALID",
-        `the log has ${entries.length} entries but a checkpoint vouches for ${cp.size}: truncated`,
-        { size: cp.size, seq: entries.length + 1 },
-      );
-    }
-    if (hashes.get(cp.size) !== cp.head) {
-      throw new ModelVaultError(
-        "ERR_AUDIT_CHECKPOINT_INVALID",
-        `entry ${cp.size} differs from its checkpoint: rewritten`,
-        { size: cp.size, seq: cp.size },
-      );
-    }
-    if (!last || cp.size >= last.size) last = cp;
+  let latest: number | undefined;
+  for (const size of heads.keys()) if (latest === undefined || size > latest) latest = size;
+  if (latest !== undefined && latest > count) {
+    throw invalid(`the log has ${count} entries but a checkpoint vouches for ${latest}: truncated`, {
+      size: latest,
+      seq: count + 1,
+    });
   }
   return {
-    entries: entries.length,
+    entries: count,
     checkpoints: checkpointTokens.length,
-    ...(last ? { latestCheckpoint: last.size } : {}),
+    ...(latest !== undefined ? { latestCheckpoint: latest } : {}),
   };
 }

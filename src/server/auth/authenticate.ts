@@ -97,3 +97,50 @@ export async function authenticate(
   const token = m[1] as string;
   return token.startsWith("mvk_") ? fromApiKey(ctx, token) : fromIdToken(ctx, token);
 }
+
+/**
+ * Who a credential claims to be, before it is checked: `key:<id>` for an API key, `oidc:<iss> <sub>`
+ * for an ID token (decoded, not verified). Failed authentications are counted per claimed
+ * identity, so guessing one key's secret is slowed without touching anyone else. Undefined for
+ * a credential that claims nothing.
+ */
+export function claimedIdentity(authorization: string | undefined): string | undefined {
+  const m = /^Bearer ([A-Za-z0-9._~+/=-]{1,8192})$/.exec(authorization ?? "");
+  const token = m?.[1];
+  if (!token) return undefined;
+  const key = /^mvk_([A-Za-z0-9_-]{12})_/.exec(token);
+  if (key) return `key:${key[1]}`;
+  try {
+    const { iss, sub } = decodeJwt(token);
+    // Bounded: the identity is a key in an index (PostgreSQL refuses index rows over ~2.7 KB).
+    if (typeof iss === "string" && typeof sub === "string" && iss.length + sub.length <= 1000)
+      return `oidc:${iss} ${sub}`;
+  } catch {}
+  return undefined;
+}
+
+/** Whether a claimed identity exists and may sign in: an API key not revoked, an OIDC principal not disabled. */
+export async function identityIsActive(ctx: ServerContext, identity: string): Promise<boolean> {
+  if (identity.startsWith("key:")) {
+    const row = await ctx.db.kysely
+      .selectFrom("api_keys")
+      .innerJoin("principals", "principals.id", "api_keys.principal_id")
+      .select("api_keys.id")
+      .where("api_keys.id", "=", identity.slice(4))
+      .where("api_keys.revoked_at", "is", null)
+      .where("principals.disabled_at", "is", null)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+  const claim = identity.slice(5);
+  const iss = claim.slice(0, claim.indexOf(" "));
+  const sub = claim.slice(claim.indexOf(" ") + 1);
+  const row = await ctx.db.kysely
+    .selectFrom("principals")
+    .select("id")
+    .where("oidc_issuer", "=", iss)
+    .where("oidc_subject", "=", sub)
+    .where("disabled_at", "is", null)
+    .executeTakeFirst();
+  return row !== undefined;
+}

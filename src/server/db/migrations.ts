@@ -207,4 +207,23 @@ export const MIGRATIONS: Migration[] = [
         .execute();
     },
   },
+  {
+    version: 2,
+    name: "failed authentications shared by instances",
+    async up(db) {
+      // One row per counter and minute: an address, a presented key id, or the pair.
+      await db.schema
+        .createTable("auth_failures")
+        .addColumn("key", "text", (c) => c.notNull())
+        .addColumn("window_start", "bigint", (c) => c.notNull())
+        .addColumn("failures", "integer", (c) => c.notNull())
+        .addPrimaryKeyConstraint("auth_failures_pk", ["key", "window_start"])
+        .execute();
+      await db.schema
+        .createIndex("auth_failures_window")
+        .on("auth_failures")
+        .column("window_start")
+        .execute();
+    },
+  },
 ];

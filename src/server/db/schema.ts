@@ -96,6 +96,7 @@ export interface Database {
     received_at: number;
   };
   dpop_replay: { key: string; expires_at: number };
+  auth_failures: { key: string; window_start: number; failures: number };
   anomalies: {
     id: Generated<number>;
     kind: string;

@@ -1,12 +1,15 @@
 import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
 import { ModelVaultError } from "../../core/errors.js";
+import { AuthThrottle } from "../auth/auth-throttle.js";
+import { identityIsActive } from "../auth/authenticate.js";
 import type { ServerContext } from "../context.js";
 import { publicJwks } from "../keys/server-keys.js";
 import { adminRoutes } from "../routes/admin-routes.js";
 import { auditRoutes } from "../routes/audit-routes.js";
 import { catalogRoutes } from "../routes/catalog-routes.js";
 import { licenseRoutes } from "../routes/license-routes.js";
+import { ClientAddresses } from "./client-address.js";
 import { defineRoute, ROUTE_TABLE, type RouteDeps } from "./define-route.js";
 import { errorResponse } from "./errors.js";
 import { RateLimiter } from "./rate-limiter.js";
@@ -25,7 +28,18 @@ const SECURITY_HEADERS: Record<string, string> = {
  */
 export function createApp(ctx: ServerContext, state: { draining: boolean }): Hono {
   const app = new Hono();
-  const deps: RouteDeps = { ctx, limiter: new RateLimiter(() => ctx.now()) };
+  const deps: RouteDeps = {
+    ctx,
+    limiter: new RateLimiter(() => ctx.now()),
+    throttle: new AuthThrottle(ctx.db, ctx.options.rateLimits.authFailuresPerMinute ?? 20, ctx.now, (id) =>
+      identityIsActive(ctx, id),
+    ),
+    addresses: new ClientAddresses(ctx.options.trustProxy, (from) =>
+      ctx.logger.log("warn", "X-Forwarded-For ignored: no trusted proxy configured (--trust-proxy)", {
+        from,
+      }),
+    ),
+  };
 
   app.use(async (c, next) => {
     const started = performance.now();

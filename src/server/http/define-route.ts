@@ -1,11 +1,13 @@
 import type { Context, Hono } from "hono";
 import { ModelVaultError } from "../../core/errors.js";
 import { appendAudit } from "../audit/audit-log.js";
-import { authenticate } from "../auth/authenticate.js";
+import type { AuthThrottle } from "../auth/auth-throttle.js";
+import { authenticate, claimedIdentity } from "../auth/authenticate.js";
 import { hasPermission, type Permission } from "../auth/permissions.js";
 import type { Principal, ServerContext } from "../context.js";
 import { withTransaction } from "../db/open-database.js";
 import { recordAnomaly } from "../monitoring/anomalies.js";
+import type { ClientAddresses } from "./client-address.js";
 import type { RateLimiter } from "./rate-limiter.js";
 
 export type Method = "GET" | "POST" | "PUT" | "DELETE";
@@ -24,32 +26,37 @@ export type Handler = (c: Context, principal: Principal) => Promise<Response>;
 export interface RouteDeps {
   ctx: ServerContext;
   limiter: RateLimiter;
+  /** Failed authentications, counted in the database for every instance. */
+  throttle: AuthThrottle;
+  addresses: ClientAddresses;
 }
 
-function clientIp(c: Context): string {
+function socketAddress(c: Context): string | undefined {
   const incoming = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming;
-  return incoming?.socket?.remoteAddress ?? "unknown";
+  return incoming?.socket?.remoteAddress;
 }
 
 /**
- * Registers a route: authenticate (counting failures per client address), check the route's
- * single permission, apply the per-principal rate limit, note request spikes, then run it.
+ * Registers a route: authenticate (failed attempts throttled per client address and claimed
+ * identity, never refusing others' valid credentials), check the route's single permission,
+ * apply the per-principal rate limit, note request spikes, then run it.
  */
 export function defineRoute(app: Hono, deps: RouteDeps, spec: RouteSpec, handler: Handler): void {
   ROUTE_TABLE.push(spec);
-  const { ctx, limiter } = deps;
+  const { ctx, limiter, throttle } = deps;
   const run = async (c: Context) => {
     if (spec.permission === "public") return handler(c, { id: "anonymous", roles: [], via: "api-key" });
-    const ip = clientIp(c);
-    const failures = ctx.options.rateLimits.authFailuresPerMinute ?? 20;
-    if (limiter.count(`authfail:${ip}`) >= failures) {
-      throw new ModelVaultError("ERR_RATE_LIMITED", "too many failed authentications", { retryAfter: 60 });
-    }
-    const principal = await authenticate(ctx, c.req.header("authorization"));
+    const authorization = c.req.header("authorization");
+    const attempt = {
+      address: deps.addresses.of(socketAddress(c), c.req.header("x-forwarded-for")),
+      identity: claimedIdentity(authorization),
+    };
+    await throttle.admit(attempt);
+    const principal = await authenticate(ctx, authorization);
     if (!principal) {
-      limiter.hit(`authfail:${ip}`, failures);
+      await throttle.recordFailure(attempt);
       ctx.metrics.inc("modelvault_auth_failures_total", "Failed authentications.");
-      ctx.logger.log("warn", "authentication failed", { route: spec.path, ip });
+      ctx.logger.log("warn", "authentication failed", { route: spec.path, ip: attempt.address });
       throw new ModelVaultError("ERR_AUTH_INVALID");
     }
     c.set("principal" as never, principal.id as never);

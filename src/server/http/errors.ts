@@ -2,14 +2,24 @@ import type { Context } from "hono";
 import { ModelVaultError } from "../../core/errors.js";
 import type { ServerContext } from "../context.js";
 
+/** Seconds a client should wait before retrying, by database fault. */
+const RETRY_AFTER = { unavailable: 5, full: 60, busy: 1 } as const;
+
 /**
- * The one place errors become responses: a ModelVaultError keeps its code and status; anything
- * else is logged and answered as ERR_INTERNAL without a stack or message.
+ * The one place errors become responses: a ModelVaultError keeps its code and status; a
+ * database fault is 503 (unreachable, busy) or 507 (disk full) with Retry-After; anything else
+ * is logged and answered as ERR_INTERNAL without a stack or message.
  */
 export function errorResponse(ctx: ServerContext, c: Context, error: unknown): Response {
   let e: ModelVaultError;
+  const fault = error instanceof ModelVaultError ? undefined : ctx.db.health.failed(error);
   if (error instanceof ModelVaultError) e = error;
-  else if (isBusy(error)) e = new ModelVaultError("ERR_UNAVAILABLE", "database busy");
+  else if (fault === "unavailable")
+    e = new ModelVaultError("ERR_DB_UNAVAILABLE", undefined, { retryAfter: RETRY_AFTER.unavailable });
+  else if (fault === "full")
+    e = new ModelVaultError("ERR_STORAGE_FULL", undefined, { retryAfter: RETRY_AFTER.full });
+  else if (fault === "busy")
+    e = new ModelVaultError("ERR_UNAVAILABLE", "database busy", { retryAfter: RETRY_AFTER.busy });
   else {
     ctx.logger.log("error", "unhandled error", {
       requestId: c.get("requestId" as never),
@@ -28,18 +38,12 @@ export function errorResponse(ctx: ServerContext, c: Context, error: unknown): R
   }
   if (e.code === "ERR_AUTH_REQUIRED" || e.code === "ERR_AUTH_INVALID")
     headers["WWW-Authenticate"] = 'Bearer realm="modelvault"';
-  if (e.code === "ERR_RATE_LIMITED" || e.code === "ERR_UNAVAILABLE")
+  if (
+    e.code === "ERR_RATE_LIMITED" ||
+    e.code === "ERR_UNAVAILABLE" ||
+    e.code === "ERR_DB_UNAVAILABLE" ||
+    e.code === "ERR_STORAGE_FULL"
+  )
     headers["Retry-After"] = String(e.data.retryAfter ?? 1);
   return c.json({ error: e.toJSON() }, e.status as never, headers);
-}
-
-function isBusy(error: unknown): boolean {
-  const code = (error as { code?: string })?.code;
-  return (
-    code === "SQLITE_BUSY" ||
-    code === "SQLITE_LOCKED" ||
-    code === "40001" ||
-    code === "40P01" ||
-    code === "57P01"
-  );
 }

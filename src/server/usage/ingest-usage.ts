@@ -6,6 +6,7 @@ import { TYP, typMatches } from "../../core/token-types.js";
 import { type UsageClaims, usageReportHash, usageReportKid } from "../../core/usage-report.js";
 import { appendAudit } from "../audit/audit-log.js";
 import type { Principal, ServerContext } from "../context.js";
+import { classifyDbError } from "../db/db-errors.js";
 import { withTransaction } from "../db/open-database.js";
 import type { Database } from "../db/schema.js";
 import { recordAnomaly } from "../monitoring/anomalies.js";
@@ -228,9 +229,11 @@ export async function ingestUsage(ctx: ServerContext, principal: Principal, toke
   const decoded: (Decoded | ModelVaultError)[] = [];
   for (const t of tokens)
     decoded.push(
-      await decode(ctx, principal, t).catch((e: unknown) =>
-        isModelVaultError(e) ? e : new ModelVaultError("ERR_USAGE_INVALID"),
-      ),
+      await decode(ctx, principal, t).catch((e: unknown) => {
+        // The database failing is not the report's fault: answer 503, never "invalid".
+        if (classifyDbError(e)) throw e;
+        return isModelVaultError(e) ? e : new ModelVaultError("ERR_USAGE_INVALID");
+      }),
     );
   const order = decoded
     .map((d, i) => ({ d, i }))
