@@ -1,16 +1,32 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll } from "vitest";
+import { afterAll, onTestFinished } from "vitest";
 import { writeSyntheticModel } from "../models/synthetic.js";
 import type { EcJwk } from "../src/core/jwk.js";
 import { generateKeyPairJwk } from "../src/pack/keygen.js";
 import { packModel } from "../src/pack/pack-model.js";
 
-/** A temporary directory removed after the test file finishes. */
+/**
+ * Runs `fn` when the current test finishes, or, outside a test (a hook or a suite body), when
+ * the file's tests do. vitest 4 silently never runs an `afterAll` registered inside a test.
+ */
+export function cleanup(fn: () => unknown): void {
+  try {
+    onTestFinished(async () => {
+      await fn();
+    });
+  } catch {
+    afterAll(async () => {
+      await fn();
+    });
+  }
+}
+
+/** A temporary directory removed after the test (or the test file) finishes. */
 export async function tempDir(prefix = "mv-test-"): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
-  afterAll(() => rm(dir, { recursive: true, force: true }));
+  cleanup(() => rm(dir, { recursive: true, force: true }));
   return dir;
 }
 

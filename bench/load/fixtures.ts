@@ -86,6 +86,7 @@ export interface BenchSetup {
 export async function setUp(list: ModelSource[]): Promise<BenchSetup> {
   const tarball = await packForConsumers();
   const app = await createApp(tarball, { name: "bench-app", tools: ["vite"] });
+  await rm(dirname(tarball.path), { recursive: true, force: true });
   await cp(join(REPO, "bench/load/app"), app, { recursive: true });
   const build = await run("npx", ["vite", "build"], { cwd: app });
   if (build.code !== 0) throw new Error(`vite build failed:\n${build.stderr}`);
@@ -95,8 +96,9 @@ export async function setUp(list: ModelSource[]): Promise<BenchSetup> {
     "Cross-Origin-Resource-Policy": "same-origin",
     "Cache-Control": "public, max-age=3600",
   });
+  const serverData = await mkdtemp(join(tmpdir(), "modelvault-bench-server-"));
   const license: RunningServer = await startServer({
-    dataDir: await mkdtemp(join(tmpdir(), "modelvault-bench-server-")),
+    dataDir: serverData,
     port: 0,
     corsOrigins: [files.url],
     log: () => {},
@@ -154,6 +156,7 @@ export async function setUp(list: ModelSource[]): Promise<BenchSetup> {
       await files.close();
       await license.close();
       await rm(app, { recursive: true, force: true });
+      await rm(serverData, { recursive: true, force: true });
     },
   };
 }

@@ -8,7 +8,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { cp, mkdir, mkdtemp, readdir, rename, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { expect, test } from "@playwright/test";
 import * as ort from "onnxruntime-web";
 import { loadDigits } from "../../models/digits/dataset.js";
@@ -35,6 +35,8 @@ const statics: StaticServer[] = [];
 let dev: ChildProcess | undefined;
 let viteApp: string;
 let webpackApp: string;
+/** Everything made in the temporary directory, removed afterwards. */
+const made: string[] = [];
 
 const freePort = () =>
   new Promise<number>((resolve) => {
@@ -61,6 +63,7 @@ async function listFiles(dir: string): Promise<string[]> {
 test.beforeAll(async () => {
   test.setTimeout(600_000);
   const tarball = await packForConsumers();
+  made.push(dirname(tarball.path));
   const publisher = await generateKeyPairJwk("sig");
   [viteApp, webpackApp] = await Promise.all([
     createApp(tarball, {
@@ -70,6 +73,7 @@ test.beforeAll(async () => {
     }),
     createApp(tarball, { name: "webpack-app", files: webpackAppFiles(), tools: ["webpack", "webpack-cli"] }),
   ]);
+  made.push(viteApp, webpackApp);
 
   // Static hosting of the builds (files are read per request, so they may come later).
   const plain = await startStaticServer(join(viteApp, "dist"));
@@ -88,8 +92,10 @@ test.beforeAll(async () => {
   });
 
   // A license server for those origins; the model packed, sealed to it, registered, granted.
+  const serverData = await mkdtemp(join(tmpdir(), "modelvault-consumer-server-"));
+  made.push(serverData);
   license = await startServer({
-    dataDir: await mkdtemp(join(tmpdir(), "modelvault-consumer-server-")),
+    dataDir: serverData,
     port: 0,
     corsOrigins: Object.values(origins),
     log: () => {},
@@ -101,6 +107,7 @@ test.beforeAll(async () => {
   const licensor = await createPrincipal(call, admin, "licensor", ["licensor"]);
   const client = await createPrincipal(call, admin, "client", ["client"]);
   const pkg = await mkdtemp(join(tmpdir(), "modelvault-consumer-pkg-"));
+  made.push(pkg);
   await packAndRegister(call, {
     publisherToken: publisherPrincipal.token,
     signingKey: publisher.privateJwk,
@@ -168,6 +175,7 @@ test.afterAll(async () => {
   dev?.kill("SIGTERM");
   await Promise.all(statics.map((s) => s.close()));
   await license?.close();
+  for (const dir of made) await rm(dir, { recursive: true, force: true });
 });
 
 test("the builds ship exactly onnxruntime-web's two runtime files, and no second 28 MB copy", async () => {

@@ -5,8 +5,8 @@
  * plus `modelvault/pack` and `modelvault/server` imported from a script of the app's own.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { readdir, readFile, stat, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REPO } from "../../scripts/pack-tarball.js";
 import { createApp, type PackedTarball, packForConsumers, run } from "./consumer-app.js";
@@ -25,8 +25,10 @@ beforeAll(async () => {
   ]);
 }, 300_000);
 
-afterAll(() => {
+afterAll(async () => {
   for (const s of servers) s.kill("SIGTERM");
+  for (const dir of [browserApp, serverApp, dirname(tarball.path)])
+    if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 async function du(dir: string): Promise<{ bytes: number; packages: number; native: string[] }> {

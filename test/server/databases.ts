@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { afterAll } from "vitest";
 import type { DatabaseConfig } from "../../src/server/db/open-database.js";
+import { cleanup } from "../fixtures.js";
 
 /** Set to run the suites against PostgreSQL too, e.g. postgres://modelvault:modelvault@127.0.0.1:5432/modelvault */
 export const PG_URL = process.env.MODELVAULT_TEST_PG_URL;
@@ -16,7 +16,7 @@ export async function freshPostgres(): Promise<DatabaseConfig> {
   await admin.end();
   const url = new URL(PG_URL);
   url.pathname = `/${name}`;
-  afterAll(async () => {
+  cleanup(async () => {
     const c = new pg.Client({ connectionString: PG_URL });
     await c.connect();
     await c.query(`drop database if exists ${name} with (force)`);

@@ -1,6 +1,5 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll } from "vitest";
 import { apiCall, packAndRegister } from "../../scripts/provision.js";
 import { createDpopProof } from "../../src/core/dpop-proof.js";
 import { type EcJwk, jwkThumbprint } from "../../src/core/jwk.js";
@@ -8,7 +7,7 @@ import { generateKeyPairJwk } from "../../src/pack/keygen.js";
 import { bootstrapAdmin } from "../../src/server/bootstrap.js";
 import type { DatabaseConfig } from "../../src/server/db/open-database.js";
 import { type RunningServer, startServer } from "../../src/server/start-server.js";
-import { tempDir } from "../fixtures.js";
+import { cleanup, tempDir } from "../fixtures.js";
 
 export const DIGITS = fileURLToPath(new URL("../../models/digits/digits.onnx", import.meta.url));
 
@@ -56,7 +55,7 @@ export async function startHarness(
     ...(o.database ? { database: o.database } : {}),
     ...o.options,
   });
-  afterAll(() => server.close());
+  cleanup(() => server.close());
   const boot = await bootstrapAdmin(server.ctx);
   const call: Harness["call"] = async (method, path, token, body, headers = {}) => {
     const res = await fetch(`${server.url}${path}`, {
