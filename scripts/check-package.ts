@@ -7,7 +7,7 @@
  *   and the worker without onnxruntime-web.
  */
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { builtinModules } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,7 +25,8 @@ export const BUDGETS = { "dist/index.js": 8 * 1024, "dist/worker.js": 60 * 1024 
 const failures: string[] = [];
 const say = (line: string) => process.stdout.write(`${line}\n`);
 const pkg = JSON.parse(await readFile(join(REPO, "package.json"), "utf8"));
-const tarball = await packTarball(await mkdtemp(join(tmpdir(), "modelvault-check-")));
+const packDir = await mkdtemp(join(tmpdir(), "modelvault-check-"));
+const tarball = await packTarball(packDir);
 say(`packed ${tarball.files.length} files, ${(tarball.size / 1024).toFixed(0)} KiB`);
 
 const lint = await publint({
@@ -61,6 +62,7 @@ for (const [file, budget] of Object.entries(BUDGETS)) {
   if (gz > budget) failures.push(`${file} is ${gz} bytes gzipped, over its budget of ${budget}`);
 }
 
+await rm(packDir, { recursive: true, force: true });
 if (failures.length) {
   process.stderr.write(`package check failed:\n${failures.map((f) => `  - ${f}`).join("\n")}\n`);
   process.exit(1);

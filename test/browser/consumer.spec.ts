@@ -155,10 +155,15 @@ test.beforeAll(async () => {
   const copy = await run("npx", ["modelvault", "copy-ort", "dist/ort"], { cwd: webpackApp });
   expect(copy.code, copy.stderr).toBe(0);
 
-  dev = spawn("npx", ["vite", "--port", String(devPort), "--strictPort", "--host", "127.0.0.1"], {
-    cwd: viteApp,
-    stdio: "ignore",
-  });
+  // The app's own vite binary, not through npx: one process, so stopping it stops the server.
+  dev = spawn(
+    join(viteApp, "node_modules/.bin/vite"),
+    ["--port", String(devPort), "--strictPort", "--host", "127.0.0.1"],
+    {
+      cwd: viteApp,
+      stdio: "ignore",
+    },
+  );
   await expect
     .poll(
       () =>
@@ -172,10 +177,14 @@ test.beforeAll(async () => {
 });
 
 test.afterAll(async () => {
-  dev?.kill("SIGTERM");
+  if (dev && dev.exitCode === null) {
+    const exited = new Promise((resolve) => dev?.once("exit", resolve));
+    dev.kill("SIGTERM");
+    await exited;
+  }
   await Promise.all(statics.map((s) => s.close()));
   await license?.close();
-  for (const dir of made) await rm(dir, { recursive: true, force: true });
+  for (const dir of made) await rm(dir, { recursive: true, force: true, maxRetries: 5 });
 });
 
 test("the builds ship exactly onnxruntime-web's two runtime files, and no second 28 MB copy", async () => {
