@@ -40,7 +40,7 @@ export const ERROR_CODES = {
   },
   ERR_MANIFEST_HEADER_FORBIDDEN: {
     status: 401,
-    text: "The manifest header carries `jku`, `x5u`, `x5c`, `jwk`, `crit` or `b64`; keys are never taken from a token.",
+    text: "The manifest header carries `jku`, `x5u`, `x5c`, `jwk`, `crit`, `b64` or `zip`; keys are never taken from a token.",
   },
   ERR_MANIFEST_KEY_UNKNOWN: {
     status: 401,

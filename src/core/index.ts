@@ -7,6 +7,7 @@ export * from "./digest.js";
 export * from "./dpop-proof.js";
 export * from "./errors.js";
 export * from "./ids.js";
+export * from "./jose-header.js";
 export * from "./jwk.js";
 export * from "./license-token.js";
 export * from "./manifest.js";

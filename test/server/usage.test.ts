@@ -1,3 +1,4 @@
+import { CompactSign } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
   signUsageReport,
@@ -178,6 +179,42 @@ describe.each(DIALECTS)("POST /v1/usage (%s)", (dialect) => {
       await db().selectFrom("anomalies").select("kind").where("device_id", "=", r.device.jkt).execute()
     ).map((x) => x.kind);
     expect(kinds).toEqual(expect.arrayContaining(["quota_overrun", "clock_rollback"]));
+  });
+
+  it("refuses a report signed by the device key whose header names a key source or zip", async () => {
+    const r = await reporter();
+    const claims = {
+      lic: r.jti,
+      seq: 1,
+      prev: await usageGenesis(r.device.jkt),
+      count: 1,
+      from: h.clock.now() - 10,
+      to: h.clock.now(),
+      iat: h.clock.now(),
+    };
+    const signed = async (extra: Record<string, unknown>) =>
+      new CompactSign(new TextEncoder().encode(JSON.stringify(claims)))
+        .setProtectedHeader({
+          alg: "ES256",
+          typ: "modelvault-usage+jwt",
+          kid: r.device.jkt,
+          ...extra,
+        } as never)
+        .sign(r.device.sign.privateKey);
+    for (const extra of [
+      { jku: "https://evil.example/jwks" },
+      { x5u: "https://evil.example/x" },
+      { x5c: ["MIIB"] },
+      { jwk: r.device.signJwk },
+      { zip: "DEF" },
+    ]) {
+      const res = await post([await signed(extra)]);
+      expect(res.body.results[0], JSON.stringify(extra)).toMatchObject({
+        status: "rejected",
+        code: "ERR_USAGE_INVALID",
+      });
+    }
+    expect((await post([await signed({})])).body.results[0].status).toBe("accepted"); // the control
   });
 
   it("bounds batches: more than 100 reports, or a report over 4 KiB, is a 400", async () => {

@@ -2,7 +2,8 @@ import { compactVerify, decodeProtectedHeader, importJWK } from "jose";
 import type { Kysely } from "kysely";
 import { fromUtf8 } from "../../core/bytes.js";
 import { type ErrorCode, isModelVaultError, ModelVaultError } from "../../core/errors.js";
-import { TYP, typMatches } from "../../core/token-types.js";
+import { checkJoseHeader } from "../../core/jose-header.js";
+import { TYP } from "../../core/token-types.js";
 import { type UsageClaims, usageReportHash, usageReportKid } from "../../core/usage-report.js";
 import { appendAudit } from "../audit/audit-log.js";
 import type { Principal, ServerContext } from "../context.js";
@@ -41,15 +42,8 @@ async function decode(ctx: ServerContext, principal: Principal, token: string): 
   } catch {
     throw bad("not a compact JWS");
   }
-  if (
-    header.alg !== "ES256" ||
-    !typMatches(header.typ, TYP.usage) ||
-    "jwk" in header ||
-    "jku" in header ||
-    "crit" in header
-  ) {
-    throw bad("header must be {alg: ES256, typ: modelvault-usage+jwt, kid}");
-  }
+  const problem = checkJoseHeader(header, { alg: "ES256", typ: TYP.usage });
+  if (problem) throw bad(`header must be {alg: ES256, typ: modelvault-usage+jwt, kid}: ${problem.message}`);
   const kid = usageReportKid(token);
   const device = kid
     ? await ctx.db.kysely
