@@ -90,8 +90,8 @@ const call = apiCall(server.url);
 const keys = await publisherKeys();
 if (!state && boot) {
   const admin = boot.token;
-  await call(admin, "POST", "/v1/admin/publisher-keys", { jwk: keys.publicJwk });
   const publisher = await createPrincipal(call, admin, "demo publisher", ["publisher"]);
+  await call(admin, "POST", "/v1/admin/publisher-keys", { jwk: keys.publicJwk, principalId: publisher.id });
   const licensor = await createPrincipal(call, admin, "demo licensor (demo only)", ["licensor"]);
   const client = await createPrincipal(call, admin, "demo client", ["client"]);
   const pkg = join(publicDir, "models", "digits");

@@ -1,5 +1,6 @@
 import type { ServerContext } from "./context.js";
-import { createApiKey, createPrincipal } from "./routes/admin-routes.js";
+import { createApiKey } from "./identity/api-key-admin.js";
+import { createPrincipal } from "./identity/principals.js";
 
 /**
  * On a fresh database, creates the bootstrap admin and returns its API key (shown once, stored

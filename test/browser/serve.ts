@@ -33,7 +33,7 @@ const call = apiCall(server.url);
 const publisher = await createPrincipal(call, admin, "publisher", ["publisher"]);
 const licensor = await createPrincipal(call, admin, "licensor", ["licensor"]);
 const keys = await generateKeyPairJwk("sig");
-await call(admin, "POST", "/v1/admin/publisher-keys", { jwk: keys.publicJwk });
+await call(admin, "POST", "/v1/admin/publisher-keys", { jwk: keys.publicJwk, principalId: publisher.id });
 const register = (modelPath: string, id: string, version: number, dir: string, shardSize?: number) =>
   packAndRegister(call, {
     publisherToken: publisher.token,

@@ -24,7 +24,7 @@ describe.each(DIALECTS)("POST /v1/usage (%s)", (dialect) => {
     licensor = await h.principal("lic", ["licensor"]);
     client = await h.principal("client", ["client"]);
     auditor = await h.principal("aud", ["auditor"]);
-    ({ digest } = await registerDigits(h, publisher.token));
+    ({ digest } = await registerDigits(h, publisher));
     await grant(h, licensor.token, client.id, { maxDevices: 10, licenseAllowance: 50 });
   });
 

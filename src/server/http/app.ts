@@ -7,6 +7,7 @@ import { adminRoutes } from "../routes/admin-routes.js";
 import { auditRoutes } from "../routes/audit-routes.js";
 import { catalogRoutes } from "../routes/catalog-routes.js";
 import { licenseRoutes } from "../routes/license-routes.js";
+import { selfRoutes } from "../routes/self-routes.js";
 import { defineRoute, ROUTE_TABLE, type RouteDeps } from "./define-route.js";
 import { errorResponse } from "./errors.js";
 import { RateLimiter } from "./rate-limiter.js";
@@ -95,6 +96,7 @@ export function createApp(ctx: ServerContext, state: { draining: boolean }): Hon
     c.text(ctx.metrics.render(), 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" }),
   );
   licenseRoutes(app, deps);
+  selfRoutes(app, deps);
   catalogRoutes(app, deps);
   adminRoutes(app, deps);
   auditRoutes(app, deps);

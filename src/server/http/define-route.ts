@@ -7,19 +7,25 @@ import type { Principal, ServerContext } from "../context.js";
 import { withTransaction } from "../db/open-database.js";
 import { recordAnomaly } from "../monitoring/anomalies.js";
 import type { RateLimiter } from "./rate-limiter.js";
+import { type RouteInput, type RouteSchemas, readRouteInput } from "./route-input.js";
 
 export type Method = "GET" | "POST" | "PUT" | "DELETE";
 
-/** Every route the server has, with the one permission it needs ("public" for none). */
-export interface RouteSpec {
+/** Every route the server has, with the one permission it needs ("public" for none) and its inputs. */
+export interface RouteSpec<S extends RouteSchemas = RouteSchemas> {
   method: Method;
   path: string;
   permission: Permission | "public";
+  schemas?: S;
 }
 
 export const ROUTE_TABLE: RouteSpec[] = [];
 
-export type Handler = (c: Context, principal: Principal) => Promise<Response>;
+export type Handler<S extends RouteSchemas = RouteSchemas> = (
+  c: Context,
+  principal: Principal,
+  input: RouteInput<S>,
+) => Promise<Response>;
 
 export interface RouteDeps {
   ctx: ServerContext;
@@ -33,13 +39,23 @@ function clientIp(c: Context): string {
 
 /**
  * Registers a route: authenticate (counting failures per client address), check the route's
- * single permission, apply the per-principal rate limit, note request spikes, then run it.
+ * single permission, apply the per-principal rate limit, note request spikes, validate the
+ * inputs its schemas declare, then run it.
  */
-export function defineRoute(app: Hono, deps: RouteDeps, spec: RouteSpec, handler: Handler): void {
-  ROUTE_TABLE.push(spec);
+export function defineRoute<S extends RouteSchemas = Record<never, never>>(
+  app: Hono,
+  deps: RouteDeps,
+  spec: RouteSpec<S>,
+  handler: Handler<S>,
+): void {
+  // Every app built in one process defines the same routes: list each once.
+  if (!ROUTE_TABLE.some((r) => r.method === spec.method && r.path === spec.path))
+    ROUTE_TABLE.push(spec as RouteSpec);
   const { ctx, limiter } = deps;
+  const input = (c: Context) => readRouteInput(c, spec.schemas ?? ({} as S), ctx.options.maxBodyBytes);
   const run = async (c: Context) => {
-    if (spec.permission === "public") return handler(c, { id: "anonymous", roles: [], via: "api-key" });
+    if (spec.permission === "public")
+      return handler(c, { id: "anonymous", roles: [], via: "api-key" }, await input(c));
     const ip = clientIp(c);
     const failures = ctx.options.rateLimits.authFailuresPerMinute ?? 20;
     if (limiter.count(`authfail:${ip}`) >= failures) {
@@ -92,7 +108,7 @@ export function defineRoute(app: Hono, deps: RouteDeps, spec: RouteSpec, handler
       );
     }
     if (wait > 0) throw new ModelVaultError("ERR_RATE_LIMITED", undefined, { retryAfter: wait });
-    return handler(c, principal);
+    return handler(c, principal, await input(c));
   };
   const method = spec.method.toLowerCase() as "get" | "post" | "put" | "delete";
   app[method](spec.path, run);
