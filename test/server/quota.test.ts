@@ -143,10 +143,12 @@ describe.each(DIALECTS)("usage before renewal, quota charged from reports (%s)",
       licenseTtlSeconds: 600,
       offlineSeconds: 3600,
     });
-    const [a, b, c] = await Promise.all([devices(), devices(), devices()]);
-    for (const d of [a, b, c]) expect((await d!.license()).status).toBe(200);
-    await a!.report(2);
-    await c!.report(5);
+    const a = await devices();
+    const b = await devices();
+    const c = await devices();
+    for (const d of [a, b, c]) expect((await d.license()).status).toBe(200);
+    await a.report(2);
+    await c.report(5);
     const fourth = await devices();
     expect((await fourth.license()).body.error.code).toBe("ERR_QUOTA_EXHAUSTED");
     // Within their offline allowance the three could still be running: nothing returns yet.
@@ -157,7 +159,7 @@ describe.each(DIALECTS)("usage before renewal, quota charged from reports (%s)",
     const newcomers = await Promise.all(Array.from({ length: 20 }, () => devices()));
     const nonce = (await h.call("POST", "/v1/licenses", "", {})).headers.get("dpop-nonce") ?? undefined;
     for (const n of newcomers) n.device.nonce = nonce;
-    const [late, ...results] = await Promise.all([c!.report(1), ...newcomers.map((n) => n.license())]);
+    const [late, ...results] = await Promise.all([c.report(1), ...newcomers.map((n) => n.license())]);
     expect(late.body.results[0].status).toBe("accepted");
     const granted = results.filter((r) => r.status === 200).map((r) => r.body.allowance as number);
     // 30 - (2 + 0 + 6) reported = 22 left: 10 + 10 + 2.
