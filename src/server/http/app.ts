@@ -61,6 +61,9 @@ export function createApp(ctx: ServerContext, state: { draining: boolean }): Hon
     // While draining, close each connection after its response instead of keeping it alive.
     if (state.draining) c.res.headers.set("Connection", "close");
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) c.res.headers.set(k, v);
+    // Clients take the server's time from Date (DPoP iat, license checks): say the time the
+    // server judges by, not only the socket layer's.
+    c.res.headers.set("Date", new Date(ctx.now() * 1000).toUTCString());
     if (ctx.options.tls) c.res.headers.set("Strict-Transport-Security", "max-age=31536000");
     if (!c.res.headers.has("Cache-Control")) c.res.headers.set("Cache-Control", "no-store");
     if (allowed) {
