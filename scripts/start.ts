@@ -143,6 +143,8 @@ await writeFile(
     credential: state?.client.token,
     demoLicensorKey: state?.licensor.token,
     publisherKey: keys.publicJwk,
+    // Pinned like the publisher key; a real app ships them (current and next) with its code.
+    licenseKeys: [server.ctx.keys.current.publicJwk, server.ctx.keys.next.publicJwk],
     manifest: "/models/digits/manifest.jws",
     tamperedManifest: "/models/digits-tampered/manifest.jws",
     // Served by the modelvault() Vite plugin (src/vite): self-hosted, never a CDN.

@@ -58,10 +58,11 @@ describe("offline licenses verify only under the license keys the app pins", () 
     await genuine.runtime.dispose();
     // The attack: re-sign the cached license with the attacker's key, and plant that key beside it.
     const storage = await openStorage(online.idb);
-    const [cacheKey] = (await storage?.db.getAllKeys("licenses")) as string[];
-    const cached = await storage?.db.get("licenses", cacheKey as string);
+    if (!storage) throw new Error("no storage");
+    const [cacheKey] = (await storage.db.getAllKeys("licenses")) as string[];
+    const cached = await storage.db.get("licenses", cacheKey as string);
     const claims = JSON.parse(
-      Buffer.from((cached?.token as string).split(".")[1] as string, "base64url").toString(),
+      Buffer.from(String(cached?.token).split(".")[1] as string, "base64url").toString(),
     );
     const attacker = await generateKeyPair("ES256", { extractable: true });
     const attackerJwk = await exportJWK(attacker.publicKey);
@@ -73,13 +74,13 @@ describe("offline licenses verify only under the license keys the app pins", () 
     })
       .setProtectedHeader({ alg: "ES256", typ: "license+jwt", kid })
       .sign(attacker.privateKey);
-    await storage?.db.put("licenses", {
+    await storage.db.put("licenses", {
       key: cacheKey as string,
       token: forged,
       jwks: { keys: [{ ...attackerJwk, kid, alg: "ES256", use: "sig" }] },
       receivedAt: claims.iat,
     } as never);
-    storage?.close();
+    storage.close();
     const code = await codeOf(loadRuntime(optionsFor(server, models, { licenseKeys }), token, online.idb));
     expect(code).toBe("ERR_LICENSE_INVALID");
   });
