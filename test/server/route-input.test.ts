@@ -103,6 +103,9 @@ describe.each(DIALECTS)("every route's path, query, headers and body (%s)", (dia
     const dup = await h.call("POST", "/v1/admin/principals", h.admin, body);
     expect(dup.status).toBe(409);
     expect(dup.body.error.code).toBe("ERR_CONFLICT");
+    // Identity is issuer + subject: the same subject at another issuer is another principal.
+    const elsewhere = { ...body, oidc: { issuer: "https://other-idp.example", subject: "alice" } };
+    expect((await h.call("POST", "/v1/admin/principals", h.admin, elsewhere)).status).toBe(201);
     const twin = { ...body, oidc: { ...body.oidc, subject: "bob" } };
     const both = await Promise.all(
       [1, 2, 3].map(() => h.call("POST", "/v1/admin/principals", h.admin, twin)),
