@@ -49,7 +49,11 @@ function walk(node: unknown, visit: (n: Node) => void): void {
 /** A branch that is nothing but a throw: deleting the `if` or the `throw` is the same mutant. */
 function onlyThrows(n: Node): boolean {
   if (n.type === "ThrowStatement") return true;
-  return n.type === "BlockStatement" && (n.body as Node[]).length === 1 && (n.body as Node[])[0]?.type === "ThrowStatement";
+  return (
+    n.type === "BlockStatement" &&
+    (n.body as Node[]).length === 1 &&
+    (n.body as Node[])[0]?.type === "ThrowStatement"
+  );
 }
 
 function exits(n: Node | undefined): boolean {
@@ -89,7 +93,10 @@ export function mutantsOf(file: string): Mutant[] {
       add("guard", n.start, n.end, "{}");
     if (n.type === "CallExpression") {
       const callee = n.callee as Node;
-      if (callee.type === "MemberExpression" && (callee.property as Node & { name?: string }).name === "where") {
+      if (
+        callee.type === "MemberExpression" &&
+        (callee.property as Node & { name?: string }).name === "where"
+      ) {
         const object = callee.object as Node;
         add("where", object.end, n.end, "");
       }
@@ -108,7 +115,11 @@ export function mutantsOf(file: string): Mutant[] {
 /** Relative imports of a file, resolved to repository paths (".js" specifiers name ".ts" files). */
 function importsOf(file: string): string[] {
   const source = readFileSync(join(root, file), "utf8");
-  const specs = [...source.matchAll(/(?:import|export)[^'"]*?from\s+["'](\.[^"']+)["']|import\(\s*["'](\.[^"']+)["']\s*\)/g)];
+  const specs = [
+    ...source.matchAll(
+      /(?:import|export)[^'"]*?from\s+["'](\.[^"']+)["']|import\(\s*["'](\.[^"']+)["']\s*\)/g,
+    ),
+  ];
   return specs
     .map((m) => (m[1] ?? m[2]) as string)
     .map((spec) => relative(root, resolve(root, dirname(file), spec.replace(/\.js$/, ".ts"))))
@@ -143,7 +154,9 @@ function runTests(tests: string[]): { passed: boolean; ms: number } {
 function main(): void {
   const args = process.argv.slice(2);
   const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : undefined;
-  const limit = args.includes("--limit") ? Number(args[args.indexOf("--limit") + 1]) : Number.POSITIVE_INFINITY;
+  const limit = args.includes("--limit")
+    ? Number(args[args.indexOf("--limit") + 1])
+    : Number.POSITIVE_INFINITY;
   const tests = files("test").filter((f) => f.endsWith(".test.ts"));
   const targets = TARGETS.flatMap(files).filter((f) => !SKIP.has(f) && (!only || f.includes(only)));
   const mutants = targets.flatMap(mutantsOf).slice(0, limit);
@@ -152,7 +165,8 @@ function main(): void {
     console.log(`${mutants.length} mutants`);
     return;
   }
-  const results: (Mutant & { status: "killed" | "survived" | "untested"; tests: string[]; ms: number })[] = [];
+  const results: (Mutant & { status: "killed" | "survived" | "untested"; tests: string[]; ms: number })[] =
+    [];
   const byFile = new Map<string, string[]>();
   const green = new Set<string>();
   for (const m of mutants) {
@@ -163,7 +177,8 @@ function main(): void {
       // Each distinct set of tests must pass unmutated, or every mutant would look killed.
       const key = covering.join(" ");
       if (covering.length > 0 && !green.has(key)) {
-        if (!runTests(covering).passed) throw new Error(`the tests for ${m.file} fail without any mutation: fix them first`);
+        if (!runTests(covering).passed)
+          throw new Error(`the tests for ${m.file} fail without any mutation: fix them first`);
         green.add(key);
       }
     }
@@ -179,7 +194,9 @@ function main(): void {
     }
     const status = covering.length === 0 ? "untested" : outcome.passed ? "survived" : "killed";
     results.push({ ...m, status, tests: covering, ms: outcome.ms });
-    console.log(`${status.padEnd(8)} ${m.file}:${m.line} ${m.kind} ${m.text} (${Math.round(outcome.ms / 1000)} s)`);
+    console.log(
+      `${status.padEnd(8)} ${m.file}:${m.line} ${m.kind} ${m.text} (${Math.round(outcome.ms / 1000)} s)`,
+    );
   }
   const killed = results.filter((r) => r.status === "killed").length;
   const score = results.length ? (100 * killed) / results.length : 0;
@@ -189,7 +206,8 @@ function main(): void {
     JSON.stringify({ score, killed, total: results.length, results }, null, 2),
   );
   console.log(`\nmutation score: ${killed}/${results.length} killed = ${score.toFixed(1)}%`);
-  for (const r of results.filter((x) => x.status !== "killed")) console.log(`  ${r.status}: ${r.file}:${r.line} ${r.text}`);
+  for (const r of results.filter((x) => x.status !== "killed"))
+    console.log(`  ${r.status}: ${r.file}:${r.line} ${r.text}`);
 }
 
 main();

@@ -234,11 +234,19 @@ export const MIGRATIONS: Migration[] = [
         .addColumn("reason", "text", (c) => c.notNull())
         .addPrimaryKeyConstraint("model_retirements_pk", ["model_id", "version", "retired_at"])
         .execute();
-      // Unsettled licenses of an entitlement, for returning the allowance of expired ones.
+      // When a license can no longer be used (its offline deadline, else its expiry): open
+      // licenses past it are settled and their unused allowance returns to the quota. The
+      // partial index keeps that lookup a short range scan however many licenses are open.
+      await s.alterTable("licenses").addColumn("usable_until", "bigint").execute();
+      await db
+        .updateTable("licenses")
+        .set({ usable_until: sql`coalesce(offline_until, expires_at)` })
+        .execute();
       await s
-        .createIndex("licenses_entitlement_open")
+        .createIndex("licenses_open_by_deadline")
         .on("licenses")
-        .columns(["entitlement_id", "released_at"])
+        .columns(["entitlement_id", "usable_until"])
+        .where(sql.ref("released_at"), "is", null)
         .execute();
       const registered = await db
         .selectFrom("models")

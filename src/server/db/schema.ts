@@ -94,6 +94,8 @@ export interface Database {
     last_report_at: number | null;
     released_at: number | null;
     revoked_at: number | null;
+    /** offline_until, else expires_at: after it the license is settled (migration 2; null only before it). */
+    usable_until: number | null;
   };
   usage_reports: {
     device_id: string;

@@ -101,6 +101,7 @@ export async function issueLicense(
         last_report_at: null,
         released_at: null,
         revoked_at: null,
+        usable_until: offlineUntil ?? exp,
       })
       .execute();
     await appendAudit(

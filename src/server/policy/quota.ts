@@ -10,7 +10,7 @@
  * COMMITTED, row locks) and SQLite (one writer) add up exactly. Locks are taken in one order
  * everywhere (devices, entitlements, licenses, counters, audit head), so they cannot deadlock.
  */
-import { type Kysely, sql } from "kysely";
+import type { Kysely } from "kysely";
 import { ModelVaultError } from "../../core/errors.js";
 import type { Db } from "../db/open-database.js";
 import type { Database } from "../db/schema.js";
@@ -46,6 +46,7 @@ export async function refund(tx: Tx, settled: readonly SettledRow[]): Promise<vo
 }
 
 const SETTLED_COLUMNS = ["entitlement_id", "period_start", "allowance", "used"] as const;
+const SETTLE_BATCH = 500;
 
 /**
  * Settles the licenses of `ent` nobody can use any more: past their offline deadline (or expiry
@@ -55,7 +56,6 @@ const SETTLED_COLUMNS = ["entitlement_id", "period_start", "allowance", "used"] 
  * for `refund`.
  */
 export async function settleExpired(tx: Tx, db: Db, ent: Entitlement, now: number): Promise<SettledRow[]> {
-  const deadline = sql<number>`coalesce(offline_until, expires_at)`;
   return tx
     .updateTable("licenses")
     .set({ released_at: now })
@@ -65,7 +65,9 @@ export async function settleExpired(tx: Tx, db: Db, ent: Entitlement, now: numbe
         .select("jti")
         .where("entitlement_id", "=", ent.id)
         .where("released_at", "is", null)
-        .where(deadline, "<=", now);
+        .where("usable_until", "<=", now)
+        // Bounded work per request; a larger backlog drains over the next requests.
+        .limit(SETTLE_BATCH);
       return db.dialect === "postgres" ? open.forUpdate().skipLocked() : open;
     })
     .where("released_at", "is", null)
