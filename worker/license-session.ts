@@ -151,7 +151,8 @@ export class LicenseSession {
   /** Renews now: reports usage first (the server wants it before renewing), then asks for a license. */
   async renew(): Promise<LicenseState> {
     if (this.revoked) throw this.revoked;
-    await this.d.usage.flush({ heartbeat: true, license: this.claims.jti });
+    const flushed = await this.d.usage.flush({ heartbeat: true, license: this.claims.jti });
+    this.d.event({ type: "usage-flushed", ...flushed });
     try {
       const issued = await requestCovering(this.d);
       await adopt(this.d, issued);

@@ -31,6 +31,8 @@ describe("the runtime stops on genuine refusals only", () => {
     expect(await codeOf(runtime.renew())).toBe("ERR_LICENSE_REVOKED");
     expect(await codeOf(runtime.run(pixels()))).toBe("ERR_LICENSE_REVOKED");
     expect(runtime.licenseState().revoked).toBe("ERR_LICENSE_REVOKED");
+    // The renewal tried to report usage first (refused for the revoked license), and said so.
+    expect(events.some((e) => e.type === "usage-flushed")).toBe(true);
     expect(events.some((e) => e.type === "license-revoked" && e.code === "ERR_LICENSE_REVOKED")).toBe(true);
   });
 
