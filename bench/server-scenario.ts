@@ -35,7 +35,7 @@ export async function provisionBench(url: string, admin: string, publicUrl: stri
   const licensor = await createPrincipal(call, admin, "lic", ["licensor"]);
   const client = await createPrincipal(call, admin, "client", ["client"]);
   const keys = await generateKeyPairJwk("sig");
-  await call(admin, "POST", "/v1/admin/publisher-keys", { jwk: keys.publicJwk });
+  await call(admin, "POST", "/v1/admin/publisher-keys", { jwk: keys.publicJwk, principalId: publisher.id });
   const jwks = (await (await fetch(`${url}/.well-known/jwks.json`)).json()) as { keys: EcJwk[] };
   const { digest } = await packAndRegister(call, {
     publisherToken: publisher.token,

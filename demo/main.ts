@@ -7,6 +7,8 @@ interface DemoConfig {
   credential: string;
   demoLicensorKey: string;
   publisherKey: Record<string, string>;
+  /** The license server's signing keys (current, next): offline starts verify under these only. */
+  licenseKeys: Record<string, string>[];
   manifest: string;
   tamperedManifest: string;
   wasmPaths: string;
@@ -110,6 +112,8 @@ async function load(manifest: string, cache = true): Promise<void> {
       licenseServer: config.licenseServer,
       credential: () => config.credential,
       publisherKeys: [config.publisherKey as never],
+      licenseKeys: config.licenseKeys as never,
+      expect: { modelId: "digits" },
       wasmPaths: config.wasmPaths,
       cache,
       onProgress,

@@ -48,6 +48,7 @@ export async function packAndRegister(
     version: number;
     outDir: string;
     shardSize?: number;
+    outputPolicy?: { topK?: number; decimals?: number };
   },
 ): Promise<{ manifest: string; digest: string }> {
   await packModel({
@@ -59,6 +60,7 @@ export async function packAndRegister(
     outDir: o.outDir,
     force: true,
     ...(o.shardSize ? { shardSize: o.shardSize } : {}),
+    ...(o.outputPolicy ? { outputPolicy: o.outputPolicy } : {}),
   });
   const manifest = await readFile(join(o.outDir, "manifest.jws"), "utf8");
   const contentKey = await readFile(join(o.outDir, "content-key.jwe"), "utf8");

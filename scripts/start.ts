@@ -90,8 +90,8 @@ const call = apiCall(server.url);
 const keys = await publisherKeys();
 if (!state && boot) {
   const admin = boot.token;
-  await call(admin, "POST", "/v1/admin/publisher-keys", { jwk: keys.publicJwk });
   const publisher = await createPrincipal(call, admin, "demo publisher", ["publisher"]);
+  await call(admin, "POST", "/v1/admin/publisher-keys", { jwk: keys.publicJwk, principalId: publisher.id });
   const licensor = await createPrincipal(call, admin, "demo licensor (demo only)", ["licensor"]);
   const client = await createPrincipal(call, admin, "demo client", ["client"]);
   const pkg = join(publicDir, "models", "digits");
@@ -143,6 +143,8 @@ await writeFile(
     credential: state?.client.token,
     demoLicensorKey: state?.licensor.token,
     publisherKey: keys.publicJwk,
+    // Pinned like the publisher key; a real app ships them (current and next) with its code.
+    licenseKeys: [server.ctx.keys.current.publicJwk, server.ctx.keys.next.publicJwk],
     manifest: "/models/digits/manifest.jws",
     tamperedManifest: "/models/digits-tampered/manifest.jws",
     // Served by the modelvault() Vite plugin (src/vite): self-hosted, never a CDN.

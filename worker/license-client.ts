@@ -8,16 +8,22 @@ import type { DeviceRecord } from "./storage.js";
 export interface IssuedLicense {
   token: string;
   claims: LicenseClaims;
-  jwks: JSONWebKeySet;
 }
 
-/** Turns a server error body into its ModelVaultError; 5xx and 429 become retryable ERR_NETWORK. */
+/**
+ * Turns a server error body into its ModelVaultError, keeping its data (ERR_USAGE_OVERDUE names
+ * the license to report). 5xx (an identity-provider or database outage, a restart) and 429 become
+ * retryable ERR_NETWORK: never a reason to stop.
+ */
 async function failure(res: Response): Promise<ModelVaultError> {
-  const body = (await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
+  const body = (await res.json().catch(() => ({}))) as {
+    error?: { code?: string; message?: string; data?: Record<string, unknown> };
+  };
   const code = body.error?.code;
   if (res.status >= 500 || res.status === 429)
-    return new ModelVaultError("ERR_NETWORK", `license server answered ${res.status}`);
-  if (code && code in ERROR_CODES) return new ModelVaultError(code as ErrorCode, body.error?.message);
+    return new ModelVaultError("ERR_NETWORK", `license server answered ${res.status} ${code ?? ""}`.trim());
+  if (code && code in ERROR_CODES)
+    return new ModelVaultError(code as ErrorCode, body.error?.message, body.error?.data ?? {});
   return new ModelVaultError("ERR_LICENSE_INVALID", `license server answered ${res.status}`);
 }
 
@@ -36,6 +42,8 @@ export class LicenseClient {
     private readonly credential: () => Promise<string>,
     private readonly retry: RetryOptions,
     private readonly now: () => number,
+    /** Pinned license keys: when given, licenses verify under these and nothing the server sends. */
+    private readonly pinned: JSONWebKeySet | undefined,
   ) {}
 
   /** The server's time as best known: local trusted time corrected by the observed skew. */
@@ -69,7 +77,7 @@ export class LicenseClient {
     );
   }
 
-  /** Requests (or renews) a license and verifies it before returning it. */
+  /** Requests (or renews) a license and verifies it (pinned keys if any) before returning it. */
   async request(
     model: { id: string; version: number },
     manifestDigest: string,
@@ -110,7 +118,7 @@ export class LicenseClient {
       signal,
     );
     const claims = await verifyLicenseToken(token, {
-      jwks,
+      jwks: this.pinned ?? jwks,
       issuer: this.server.origin,
       deviceJkt: this.device.jkt,
       currentDate: new Date(this.serverNow() * 1000),
@@ -124,7 +132,7 @@ export class LicenseClient {
     ) {
       throw new ModelVaultError("ERR_LICENSE_WRONG_MODEL");
     }
-    return { token, claims, jwks };
+    return { token, claims };
   }
 
   /** Posts usage reports; returns the server's per-report results. */

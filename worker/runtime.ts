@@ -1,10 +1,9 @@
-import { decodeJwt, type JSONWebKeySet } from "jose";
+import type { JSONWebKeySet } from "jose";
 import { cekWrapInfo, unwrapContentKeyOnDevice } from "../src/core/cek-wrap.js";
-import { manifestDigest } from "../src/core/digest.js";
-import { type ErrorCode, isModelVaultError, ModelVaultError } from "../src/core/errors.js";
-import { type LicenseClaims, verifyLicenseToken } from "../src/core/license-token.js";
+import { ModelVaultError } from "../src/core/errors.js";
+import { type EcJwk, jwkThumbprint } from "../src/core/jwk.js";
 import type { Manifest } from "../src/core/manifest.js";
-import { MAX_MANIFEST_BYTES, verifyManifest } from "../src/core/manifest-jws.js";
+import { applyOutputPolicy } from "../src/core/output-policy.js";
 import type {
   LicenseState,
   LoadResult,
@@ -13,9 +12,10 @@ import type {
   RuntimeLoadOptions,
 } from "../src/core/worker-protocol.js";
 import { deviceKeys } from "./device-keys.js";
-import { type IssuedLicense, LicenseClient } from "./license-client.js";
+import { LicenseClient } from "./license-client.js";
+import { LicenseSession } from "./license-session.js";
+import { loadManifest } from "./manifest-source.js";
 import { chooseBackend, OrtSession, warmUp } from "./ort-session.js";
-import { withRetry } from "./retry.js";
 import { checkRuntimeAssets } from "./runtime-assets.js";
 import { secureUrl } from "./secure-url.js";
 import { loadShards } from "./shard-loader.js";
@@ -24,47 +24,44 @@ import { TrustedClock } from "./trusted-clock.js";
 import { UsageReporter } from "./usage-reporter.js";
 import { validateInputs } from "./validate-inputs.js";
 
-const REFUSALS: ErrorCode[] = [
-  "ERR_ENTITLEMENT_REVOKED",
-  "ERR_ENTITLEMENT_EXPIRED",
-  "ERR_ENTITLEMENT_NOT_FOUND",
-  "ERR_DEVICE_REVOKED",
-  "ERR_LICENSE_REVOKED",
-  "ERR_QUOTA_EXHAUSTED",
-  "ERR_USAGE_OVERDUE",
-  "ERR_DEVICE_LIMIT",
-];
+/** What a finished load holds; built complete, once. */
+interface Loaded {
+  manifest: Manifest;
+  license: LicenseSession;
+  usage: UsageReporter;
+  session: OrtSession;
+  callbacks: RuntimeCallbacks;
+}
+
+/** Pinned license keys as the JWKS a verifier wants: `kid` is each key's RFC 7638 thumbprint. */
+async function pinnedJwks(keys: readonly EcJwk[] | undefined): Promise<JSONWebKeySet | undefined> {
+  if (!keys || keys.length === 0) return undefined;
+  return {
+    keys: await Promise.all(
+      keys.map(async (k) => ({
+        kty: "EC",
+        crv: "P-256",
+        x: k.x,
+        y: k.y,
+        kid: await jwkThumbprint(k),
+        alg: "ES256",
+      })),
+    ),
+  };
+}
 
 /**
  * The secure pipeline, run inside the worker: verify the manifest, get a device-bound license,
  * unwrap the content key inside Web Crypto, fetch/verify/decrypt shards, create the session,
- * zero the plaintext; then guard every run with the license, renew it, and report usage.
- * Teardown order in dispose(): timers, usage flush, session, storage. The content key is held
- * only by the load in progress, so once loaded nothing in the worker can decrypt again.
+ * zero the plaintext; then guard every run with the license, harden its outputs, and report
+ * usage. Teardown order in dispose(): renewal timer, usage flush, session, storage. The content
+ * key is held only by the load in progress, so once loaded nothing in the worker can decrypt again.
  */
 export class ModelRuntime {
   private storage: Storage | undefined;
-  private clock!: TrustedClock;
-  private session: OrtSession | undefined;
-  private manifest!: Manifest;
-  private digest!: string;
-  private device!: DeviceRecord;
-  private client!: LicenseClient;
-  private usage!: UsageReporter;
-  private claims!: LicenseClaims;
-  private licenseKey = "";
-  private used = 0;
-  private offline = false;
-  private renewals = 0;
-  private revoked: ModelVaultError | undefined;
-  /** Set while renewals fail for network reasons: the offline allowance then applies online too. */
-  private renewalFailing = false;
-  /** The license's offline deadline, when its scope allows offline use. */
-  private offlineUntil: number | undefined;
-  private renewTimer: ReturnType<typeof setTimeout> | undefined;
+  private clock: TrustedClock | undefined;
+  private loaded: Loaded | undefined;
   private disposed = false;
-  private options!: RuntimeLoadOptions;
-  private callbacks!: RuntimeCallbacks;
   private readonly memoryDevices = new Map<string, DeviceRecord>();
 
   constructor(private readonly idb: IDBFactory | undefined = globalThis.indexedDB) {}
@@ -78,8 +75,6 @@ export class ModelRuntime {
     callbacks: RuntimeCallbacks,
     signal?: AbortSignal,
   ): Promise<LoadResult> {
-    this.options = options;
-    this.callbacks = callbacks;
     const manifestUrl = secureUrl(options.manifestUrl);
     const server = secureUrl(options.licenseServer);
     // onnxruntime's wasm start-up is the longest single step: begin it before anything else.
@@ -95,54 +90,110 @@ export class ModelRuntime {
         code: "ERR_STORAGE_UNAVAILABLE",
         message: "IndexedDB unavailable: no cache, no offline use",
       });
-    this.clock = await TrustedClock.start(options.wallClock, this.storage);
+    const clock = await TrustedClock.start(options.wallClock, this.storage);
+    this.clock = clock;
 
-    const { jws, fromCache } = await this.fetchManifest(manifestUrl, signal);
-    const verified = await verifyManifest(jws, options.publisherKeys);
-    this.manifest = verified.manifest;
-    await this.checkRollback();
-    this.digest = await manifestDigest(jws);
-    if (options.cache && !fromCache)
-      await this.storage?.db
-        .put("manifests", { url: manifestUrl.toString(), jws, storedAt: this.clock.now() })
-        .catch(() => undefined);
+    const trusted = await loadManifest(manifestUrl, {
+      publisherKeys: options.publisherKeys,
+      expect: options.expect,
+      storage: this.storage,
+      cache: options.cache,
+      allowOffline: options.allowOffline,
+      retry: options.retry,
+      now: clock.now(),
+      signal,
+    });
+    const { manifest } = trusted;
     callbacks.progress({
       status: "manifest-verified",
-      modelId: this.manifest.model.id,
-      version: this.manifest.model.version,
-      publisherKid: verified.publisherKid,
-      fromCache,
+      modelId: manifest.model.id,
+      version: manifest.model.version,
+      publisherKid: trusted.publisherKid,
+      fromCache: trusted.fromCache,
     });
     this.check();
 
     await assets;
-    this.device = await deviceKeys(server.origin, this.storage, this.memoryDevices);
-    this.client = new LicenseClient(
+    const device = await deviceKeys(server.origin, this.storage, this.memoryDevices);
+    const pinned = await pinnedJwks(options.licenseKeys);
+    const client = new LicenseClient(
       server,
-      this.device,
+      device,
       () => callbacks.credential(),
       options.retry,
-      () => this.clock.now(),
+      () => clock.now(),
+      pinned,
     );
-    this.licenseKey = `${server.origin}|${this.manifest.model.id}|${this.manifest.model.version}|${this.device.jkt}`;
+    const usage = new UsageReporter(this.storage, device, client, () => clock.now());
     // Three things overlap: the license (then the key unwrap), the shard downloads, and
     // onnxruntime's wasm start-up. Decryption waits only for the key.
-    const contentKey = this.licenseAndKey(signal);
-    contentKey.catch(() => undefined);
-    const { buffers, cacheWrites } = await loadShards(this.manifest, contentKey, {
-      baseUrl: manifestUrl,
-      storage: this.storage,
-      useCache: options.cache,
-      concurrency: options.concurrency,
-      retry: options.retry,
-      ...(signal ? { signal } : {}),
-      progress: callbacks.progress,
-    });
+    const licensed = (async () => {
+      const license = await LicenseSession.start(
+        {
+          client,
+          usage,
+          storage: this.storage,
+          clock,
+          device,
+          model: manifest.model,
+          digest: trusted.digest,
+          cacheKey: `${server.origin}|${manifest.model.id}|${manifest.model.version}|${device.jkt}`,
+          issuer: server.origin,
+          pinned,
+          allowOffline: options.allowOffline,
+          renewAt: options.renewAt ?? 0.75,
+          event: (e) => callbacks.event(e),
+          onRefused: () => this.releaseSession(),
+        },
+        signal,
+      );
+      const claims = license.current;
+      await usage.init(claims.jti);
+      const key = await unwrapContentKeyOnDevice(
+        device.agreePrivate,
+        claims.cek.epk,
+        claims.cek.wrapped,
+        cekWrapInfo(claims.jti, manifest.model.id, manifest.model.version),
+      ).catch((cause) => {
+        throw new ModelVaultError(
+          "ERR_LICENSE_INVALID",
+          "the content key does not unwrap with this device's key",
+          {},
+          { cause },
+        );
+      });
+      const state = license.state();
+      callbacks.progress({
+        status: "license-granted",
+        licenseId: state.licenseId,
+        deviceJkt: device.jkt,
+        expiresAt: state.expiresAt,
+        offlineUntil: state.offlineUntil,
+        allowance: state.allowance,
+        offline: state.offline,
+      });
+      return { license, key };
+    })();
+    licensed.catch(() => undefined);
+    const { buffers, cacheWrites } = await loadShards(
+      manifest,
+      licensed.then((l) => l.key),
+      {
+        baseUrl: manifestUrl,
+        storage: this.storage,
+        useCache: options.cache,
+        concurrency: options.concurrency,
+        retry: options.retry,
+        ...(signal ? { signal } : {}),
+        progress: callbacks.progress,
+      },
+    );
+    const { license } = await licensed;
     await warm;
     try {
       this.check();
-      const [graph, ...external] = this.manifest.files;
-      this.session = await OrtSession.create(
+      const [graph, ...external] = manifest.files;
+      const session = await OrtSession.create(
         buffers.get(graph?.location ?? "") as Uint8Array,
         external.map((f) => ({ path: f.location, data: buffers.get(f.location) as Uint8Array })),
         choice,
@@ -150,19 +201,20 @@ export class ModelRuntime {
         options.threads,
       );
       callbacks.progress({ status: "session-created", backend: choice.backend, reason: choice.reason });
+      this.loaded = { manifest, license, usage, session, callbacks };
       await cacheWrites; // overlapped with session creation; a reload right after finds everything
-      this.scheduleRenewal();
-      void this.flushUsage();
+      license.schedule();
+      void this.flushUsage().catch(() => undefined);
       callbacks.progress({ status: "ready" });
       return {
-        modelId: this.manifest.model.id,
-        version: this.manifest.model.version,
-        publisherKid: verified.publisherKid,
-        inputs: this.manifest.signature.inputs,
-        outputs: this.manifest.signature.outputs,
+        modelId: manifest.model.id,
+        version: manifest.model.version,
+        publisherKid: trusted.publisherKid,
+        inputs: manifest.signature.inputs,
+        outputs: manifest.signature.outputs,
         backend: choice.backend,
         backendReason: choice.reason,
-        license: this.licenseState(),
+        license: license.state(),
       };
     } finally {
       // onnxruntime has copied the model into its own memory: our plaintext goes now.
@@ -170,245 +222,51 @@ export class ModelRuntime {
     }
   }
 
-  /** Gets the license, reports it, and unwraps the content key inside Web Crypto. */
-  private async licenseAndKey(signal?: AbortSignal): Promise<CryptoKey> {
-    await this.obtainLicense(signal);
-    this.usage = new UsageReporter(this.storage, this.device, this.client, () => this.clock.now());
-    await this.usage.init(this.claims.jti);
-    const key = await unwrapContentKeyOnDevice(
-      this.device.agreePrivate,
-      this.claims.cek.epk,
-      this.claims.cek.wrapped,
-      cekWrapInfo(this.claims.jti, this.manifest.model.id, this.manifest.model.version),
-    ).catch((cause) => {
-      throw new ModelVaultError(
-        "ERR_LICENSE_INVALID",
-        "the content key does not unwrap with this device's key",
-        {},
-        { cause },
-      );
-    });
-    this.callbacks.progress({
-      status: "license-granted",
-      licenseId: this.claims.jti,
-      deviceJkt: this.device.jkt,
-      expiresAt: this.claims.exp,
-      offlineUntil: this.claims.offline_until ?? null,
-      allowance: this.claims.quota.allowance,
-      offline: this.offline,
-    });
-    return key;
-  }
-
-  private async fetchManifest(url: URL, signal?: AbortSignal): Promise<{ jws: string; fromCache: boolean }> {
-    try {
-      const jws = await withRetry(
-        async () => {
-          const res = await fetch(url, { signal: signal ?? null, cache: "no-store" });
-          if (!res.ok)
-            throw new ModelVaultError(
-              res.status === 404 ? "ERR_MANIFEST_MALFORMED" : "ERR_NETWORK",
-              `manifest: HTTP ${res.status}`,
-            );
-          const text = await res.text();
-          if (text.length > MAX_MANIFEST_BYTES) throw new ModelVaultError("ERR_MANIFEST_TOO_LARGE");
-          return text;
-        },
-        { attempts: Math.min(2, this.options.retry.attempts), baseDelayMs: this.options.retry.baseDelayMs },
-        signal,
-      );
-      return { jws, fromCache: false };
-    } catch (e) {
-      const cached = isModelVaultError(e, "ERR_NETWORK")
-        ? await this.storage?.db.get("manifests", url.toString()).catch(() => undefined)
-        : undefined;
-      if (cached && this.options.allowOffline) return { jws: cached.jws, fromCache: true };
-      throw e;
-    }
-  }
-
-  /** Refuses a version lower than the highest seen for this model id (TUF rollback). */
-  private async checkRollback(): Promise<void> {
-    const key = `maxVersion:${this.manifest.model.id}`;
-    const highest = (await this.storage?.getState<number>(key).catch(() => undefined)) ?? 0;
-    if (this.manifest.model.version < highest) {
-      throw new ModelVaultError(
-        "ERR_MANIFEST_ROLLBACK",
-        `version ${this.manifest.model.version} is older than version ${highest} already seen`,
-      );
-    }
-    if (this.manifest.model.version > highest)
-      await this.storage?.setState(key, this.manifest.model.version).catch(() => undefined);
-  }
-
-  private async obtainLicense(signal?: AbortSignal): Promise<void> {
-    try {
-      await this.adopt(await this.client.request(this.manifest.model, this.digest, signal));
-      this.offline = false;
-    } catch (e) {
-      if (!isModelVaultError(e, "ERR_NETWORK") || !this.options.allowOffline) {
-        if (isModelVaultError(e) && REFUSALS.includes(e.code))
-          await this.storage?.db.delete("licenses", this.licenseKey).catch(() => undefined);
-        throw e;
-      }
-      await this.useCachedLicense(e);
-    }
-  }
-
-  /** Takes a verified license as the current one. */
-  private setClaims(claims: LicenseClaims): void {
-    this.claims = claims;
-    this.offlineUntil = claims.scope.split(" ").includes("offline") ? claims.offline_until : undefined;
-    this.used = 0;
-  }
-
-  private async adopt(issued: IssuedLicense): Promise<void> {
-    this.setClaims(issued.claims);
-    await this.clock.observe(issued.claims.iat);
-    await this.storage?.db
-      .put("licenses", {
-        key: this.licenseKey,
-        token: issued.token,
-        jwks: issued.jwks,
-        receivedAt: this.clock.now(),
-      })
-      .catch(() => undefined);
-  }
-
-  /** Offline start: the cached license, re-verified under the cached JWKS, within offline_until. */
-  private async useCachedLicense(cause: ModelVaultError): Promise<void> {
-    const cached = await this.storage?.db.get("licenses", this.licenseKey).catch(() => undefined);
-    if (!cached) throw cause;
-    const jwks = cached.jwks as JSONWebKeySet;
-    const claims = await verifyLicenseToken(cached.token, {
-      jwks,
-      issuer: new URL(this.options.licenseServer).origin,
-      deviceJkt: this.device.jkt,
-      // Signature, issuer and binding as of when it was issued; expiry is judged below.
-      currentDate: new Date((decodeJwt(cached.token).iat ?? 0) * 1000),
-    });
-    this.setClaims(claims);
-    if (this.clock.now() >= (this.offlineUntil ?? claims.exp)) {
-      throw new ModelVaultError(
-        "ERR_LICENSE_EXPIRED",
-        "offline, and the license's offline allowance has ended",
-      );
-    }
-    this.offline = true;
+  private get model(): Loaded {
+    this.check();
+    if (!this.loaded) throw new ModelVaultError("ERR_DISPOSED", "no model is loaded");
+    return this.loaded;
   }
 
   licenseState(): LicenseState {
-    const c = this.claims;
-    return {
-      licenseId: c.jti,
-      deviceJkt: this.device.jkt,
-      expiresAt: c.exp,
-      offlineUntil: c.offline_until ?? null,
-      scopes: c.scope.split(" "),
-      allowance: c.quota.allowance,
-      used: this.used,
-      remaining: Math.max(0, c.quota.allowance - this.used),
-      offline: this.offline,
-      renewals: this.renewals,
-      revoked: (this.revoked?.code as ErrorCode | undefined) ?? null,
-    };
+    return this.model.license.state();
   }
 
-  /** The license checks every run passes: not revoked, not expired (or within offline_until), quota left. */
-  private guard(): void {
-    this.check();
-    if (this.revoked) throw new ModelVaultError(this.revoked.code, this.revoked.message);
-    const now = this.clock.now();
-    const c = this.claims;
-    // Past exp, the offline allowance applies when the server cannot be reached (offline start or failing renewals).
-    const offlineOk =
-      this.offlineUntil !== undefined && now < this.offlineUntil && (this.offline || this.renewalFailing);
-    if (now >= c.exp && !offlineOk) {
-      throw new ModelVaultError("ERR_LICENSE_EXPIRED");
-    }
-    if (this.used >= c.quota.allowance)
-      throw new ModelVaultError(
-        "ERR_QUOTA_EXHAUSTED",
-        "this license's inference allowance is spent; renewal will ask for more",
-      );
-  }
-
+  /** Guards the run with the license, validates inputs, runs, and applies the signed output policy. */
   async run(feeds: Record<string, PlainTensor>): Promise<Record<string, PlainTensor>> {
-    this.guard();
-    validateInputs(feeds, this.manifest.signature.inputs);
-    const session = this.session;
-    if (!session) throw new ModelVaultError("ERR_DISPOSED");
+    const { license, manifest, session } = this.model;
+    license.guard();
+    validateInputs(feeds, manifest.signature.inputs);
     const out = await session.run(feeds);
-    this.used++;
-    this.usage.count(this.claims.jti);
-    return out;
+    license.count();
+    return applyOutputPolicy(manifest.outputPolicy, out);
   }
 
-  private scheduleRenewal(): void {
-    if (this.disposed) return;
-    const now = this.clock.now();
-    const lifetime = this.claims.exp - this.claims.iat;
-    const at = this.offline
-      ? now + 30
-      : this.claims.iat + Math.max(1, Math.floor(lifetime * (this.options.renewAt ?? 0.75)));
-    clearTimeout(this.renewTimer);
-    this.renewTimer = setTimeout(() => void this.renew(), Math.max(1000, (at - now) * 1000));
+  renew(): Promise<LicenseState> {
+    return this.model.license.renew();
   }
 
-  /** Renews now: flushes usage first (the server wants reports before renewal), then asks for a license. */
-  async renew(): Promise<LicenseState> {
-    this.check();
-    if (this.revoked) throw this.revoked;
-    await this.flushUsage(true);
-    try {
-      await this.adopt(await this.client.request(this.manifest.model, this.digest));
-      this.offline = false;
-      this.renewalFailing = false;
-      this.renewals++;
-      this.callbacks.event({ type: "license-renewed", license: this.licenseState() });
-    } catch (e) {
-      if (isModelVaultError(e) && e.code !== "ERR_NETWORK") {
-        await this.revoke(e);
-        throw e;
-      }
-      this.renewalFailing = true;
-      this.callbacks.event({
-        type: "license-expiring",
-        license: this.licenseState(),
-        reason: (e as Error).message,
-      });
-    } finally {
-      this.scheduleRenewal();
-    }
-    return this.licenseState();
-  }
-
-  /** A refused renewal: release the session (the key was never kept past loading); run() fails with the refusal's code from now on. */
-  private async revoke(e: ModelVaultError): Promise<void> {
-    this.revoked = e;
-    const session = this.session;
-    this.session = undefined;
-    await session?.release();
-    await this.storage?.db.delete("licenses", this.licenseKey).catch(() => undefined);
-    this.callbacks.event({ type: "license-revoked", code: e.code, message: e.message });
-  }
-
-  async flushUsage(heartbeat = false): Promise<{ sent: number; pending: number }> {
-    if (!this.usage) return { sent: 0, pending: 0 };
-    const r = await this.usage.flush({ heartbeat, license: this.claims.jti });
-    this.callbacks.event({ type: "usage-flushed", ...r });
+  async flushUsage(): Promise<{ sent: number; pending: number }> {
+    const { usage, license, callbacks } = this.model;
+    const r = await usage.flush({ license: license.current.jti });
+    callbacks.event({ type: "usage-flushed", ...r });
     return r;
+  }
+
+  /** A genuine refusal: the session goes (the key was never kept past loading). */
+  private async releaseSession(): Promise<void> {
+    await this.loaded?.session.release();
   }
 
   /** Releases everything; safe to call more than once. */
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    clearTimeout(this.renewTimer);
-    await this.usage?.flush().catch(() => undefined);
-    await this.usage?.dispose();
-    await this.session?.release();
-    this.session = undefined;
+    const loaded = this.loaded;
+    loaded?.license.dispose();
+    await loaded?.usage.flush().catch(() => undefined);
+    await loaded?.usage.dispose();
+    await loaded?.session.release();
     await this.clock?.persist().catch(() => undefined);
     this.storage?.close();
   }

@@ -43,7 +43,10 @@ interface Schema extends DBSchema {
   devices: { key: string; value: DeviceRecord };
   manifests: { key: string; value: { url: string; jws: string; storedAt: number } };
   shards: { key: string; value: { sha256: string; bytes: ArrayBuffer } };
-  licenses: { key: string; value: { key: string; token: string; jwks: unknown; receivedAt: number } };
+  // The signed token only: the keys that verify it offline are pinned by the app, never stored
+  // here where anyone with the profile could plant their own (older records may still carry a
+  // `jwks` member; it is ignored).
+  licenses: { key: string; value: { key: string; token: string; receivedAt: number } };
   state: { key: string; value: { key: string; value: unknown } };
   usage: { key: string; value: UsageState };
   outbox: { key: [string, number]; value: OutboxEntry };

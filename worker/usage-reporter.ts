@@ -141,6 +141,19 @@ export class UsageReporter {
     return { sent: acked.length, pending: (await this.outbox()).length };
   }
 
+  /**
+   * Makes sure the server holds a report for `licenseId` (it refuses a renewal with
+   * ERR_USAGE_OVERDUE otherwise): sends what is pending, then a zero-count report for that
+   * license. Resolves with whether everything was acknowledged.
+   */
+  async cover(licenseId: string): Promise<boolean> {
+    await this.flush();
+    const s = await this.load();
+    if (s.pending === 0) s.license = licenseId;
+    const r = await this.flush({ heartbeat: true });
+    return r.pending === 0;
+  }
+
   async dispose(): Promise<void> {
     if (this.persistTimer) clearTimeout(this.persistTimer);
     this.persistTimer = undefined;

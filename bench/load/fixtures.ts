@@ -107,8 +107,8 @@ export async function setUp(list: ModelSource[]): Promise<BenchSetup> {
   const admin = (await bootstrapAdmin(license.ctx))?.token as string;
   const call = apiCall(license.url);
   const keys = await generateKeyPairJwk("sig");
-  await call(admin, "POST", "/v1/admin/publisher-keys", { jwk: keys.publicJwk });
   const publisher = await createPrincipal(call, admin, "publisher", ["publisher"]);
+  await call(admin, "POST", "/v1/admin/publisher-keys", { jwk: keys.publicJwk, principalId: publisher.id });
   const licensor = await createPrincipal(call, admin, "licensor", ["licensor"]);
   const client = await createPrincipal(call, admin, "bench client", ["client"]);
   for (const m of list) {

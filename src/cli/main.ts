@@ -24,7 +24,7 @@ const COMMANDS: Record<string, Command> = {
     run: keygenCommand,
   },
   pack: {
-    help: "pack MODEL.onnx --id ID --version N --sign-key JWK (--recipient SERVER_URL|JWKS|JWK | --insecure-key-out FILE) --out DIR [--shard-size BYTES] [--force]",
+    help: "pack MODEL.onnx --id ID --version N --sign-key JWK (--recipient SERVER_URL|JWKS|JWK | --insecure-key-out FILE) --out DIR [--shard-size BYTES] [--top-k K] [--decimals D] [--force]",
     options: {
       id: "string",
       version: "string",
@@ -33,6 +33,8 @@ const COMMANDS: Record<string, Command> = {
       "insecure-key-out": "string",
       out: "string",
       "shard-size": "string",
+      "top-k": "string",
+      decimals: "string",
       force: "boolean",
     },
     run: packCommand,
@@ -63,8 +65,8 @@ const COMMANDS: Record<string, Command> = {
     run: serveCommand,
   },
   admin: {
-    help: "admin principal create --name N [--roles a,b] | principal list | principal roles ID --roles a,b | key create|revoke ID | publisher-key add JWK | signing-key rotate",
-    options: { name: "string", roles: "string" },
+    help: "admin principal create --name N [--roles a,b] | principal list | principal roles ID --roles a,b | key create|revoke ID | publisher-key add JWK --principal ID | model owner MODEL --principal ID | model retire MODEL VERSION --reason TEXT | signing-key rotate",
+    options: { name: "string", roles: "string", principal: "string", reason: "string" },
     run: adminCommand,
   },
   register: {
@@ -90,7 +92,11 @@ const COMMANDS: Record<string, Command> = {
     },
     run: grantCommand,
   },
-  revoke: { help: "revoke entitlement|device|license ID", options: {}, run: revokeCommand },
+  revoke: {
+    help: "revoke entitlement|device|license ID | revoke release ENTITLEMENT DEVICE   (frees the device's slot)",
+    options: {},
+    run: revokeCommand,
+  },
   audit: {
     help: "audit verify (--db FILE | --postgres URL | --export FILE) --jwks FILE [--checkpoints FILE] | audit export (--db FILE | --postgres URL) | audit tail [--n N]",
     options: {

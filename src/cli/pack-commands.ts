@@ -40,6 +40,15 @@ export async function packCommand(args: Args, io: CliIo): Promise<void> {
   const shardSize = optional(args, "shard-size");
   const insecureKeyOut = optional(args, "insecure-key-out");
   const recipient = optional(args, "recipient");
+  const integer = (name: string) => {
+    const v = optional(args, name);
+    if (v === undefined) return undefined;
+    if (!/^[0-9]{1,15}$/.test(v))
+      throw new ModelVaultError("ERR_CLI_USAGE", `--${name} must be a non-negative integer`);
+    return Number(v);
+  };
+  const topK = integer("top-k");
+  const decimals = integer("decimals");
   const result = await packModel({
     modelPath,
     id: required(args, "id"),
@@ -49,12 +58,14 @@ export async function packCommand(args: Args, io: CliIo): Promise<void> {
     ...(insecureKeyOut ? { insecureKeyOut } : {}),
     outDir: required(args, "out"),
     ...(shardSize !== undefined ? { shardSize: Number(shardSize) } : {}),
+    ...(topK !== undefined || decimals !== undefined ? { outputPolicy: { topK, decimals } } : {}),
     force: args.force === true,
   });
   const m = result.manifest;
   const shards = m.files.reduce((n, f) => n + f.shards.length, 0);
   io.out(
-    `packed ${m.model.id} v${m.model.version}: ${m.size} bytes in ${shards} shards (${m.files.length} files) → ${result.outDir}`,
+    `packed ${m.model.id} v${m.model.version}: ${m.size} bytes in ${shards} shards (${m.files.length} files) → ${result.outDir}` +
+      (m.outputPolicy ? `; output policy ${JSON.stringify(m.outputPolicy)}` : ""),
   );
   if (recipient) {
     io.err(

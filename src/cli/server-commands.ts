@@ -70,14 +70,29 @@ export async function adminCommand(args: Args, io: CliIo): Promise<void> {
   } else if (what === "publisher-key" && verb === "add" && target) {
     const r = await api(io, "POST", "/v1/admin/publisher-keys", {
       jwk: JSON.parse(await readFile(target, "utf8")),
+      principalId: required(args, "principal"),
     });
-    io.out(`trusted publisher key ${r.kid}`);
+    io.out(`trusted publisher key ${r.kid} for ${r.owner}`);
+  } else if (what === "model" && verb === "owner" && target) {
+    await api(io, "PUT", `/v1/admin/models/${encodeURIComponent(target)}/owner`, {
+      principalId: required(args, "principal"),
+    });
+    io.out(`model id ${target} now belongs to ${required(args, "principal")}`);
+  } else if (what === "model" && verb === "retire" && target && args.positionals[3]) {
+    const version = args.positionals[3];
+    await api(
+      io,
+      "POST",
+      `/v1/admin/models/${encodeURIComponent(target)}/versions/${encodeURIComponent(version)}/retire`,
+      { reason: required(args, "reason") },
+    );
+    io.out(`retired ${target} v${version}`);
   } else if (what === "signing-key" && verb === "rotate") {
     io.out(JSON.stringify(await api(io, "POST", "/v1/admin/signing-keys/rotate")));
   } else {
     throw new ModelVaultError(
       "ERR_CLI_USAGE",
-      "admin principal create|list|roles, key create|revoke, publisher-key add, signing-key rotate",
+      "admin principal create|list|roles, key create|revoke, publisher-key add, model owner|retire, signing-key rotate",
     );
   }
 }
@@ -118,14 +133,26 @@ export async function grantCommand(args: Args, io: CliIo): Promise<void> {
 }
 
 export async function revokeCommand(args: Args, io: CliIo): Promise<void> {
-  const [kind, target] = args.positionals;
+  const [kind, target, device] = args.positionals;
+  if (kind === "release" && target && device) {
+    await api(
+      io,
+      "POST",
+      `/v1/entitlements/${encodeURIComponent(target)}/devices/${encodeURIComponent(device)}/release`,
+    );
+    io.out(`released device ${device} from entitlement ${target}`);
+    return;
+  }
   const paths: Record<string, string> = {
     entitlement: "entitlements",
     device: "devices",
     license: "licenses",
   };
   if (!kind || !target || !paths[kind])
-    throw new ModelVaultError("ERR_CLI_USAGE", "usage: modelvault revoke entitlement|device|license ID");
+    throw new ModelVaultError(
+      "ERR_CLI_USAGE",
+      "usage: modelvault revoke entitlement|device|license ID | revoke release ENTITLEMENT DEVICE",
+    );
   await api(io, "POST", `/v1/${paths[kind]}/${encodeURIComponent(target)}/revoke`);
   io.out(`revoked ${kind} ${target}`);
 }

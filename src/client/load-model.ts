@@ -33,6 +33,7 @@ function startWorker(url: string | URL | undefined): Worker {
 export async function loadModel(manifestUrl: string, options: LoadModelOptions): Promise<SecureModel> {
   // A wrong key fails here, coded, before a worker starts or a license is spent.
   const publisherKeys = options.publisherKeys.map((k) => checkEcJwk(k, false, "publisher key"));
+  const licenseKeys = options.licenseKeys?.map((k) => checkEcJwk(k, false, "license key", "sig"));
   installErrorTransfer();
   const worker = startWorker(options.workerUrl);
   const api = Comlink.wrap<WorkerApi>(worker);
@@ -53,6 +54,8 @@ export async function loadModel(manifestUrl: string, options: LoadModelOptions):
         manifestUrl: new URL(manifestUrl, globalThis.location?.href).toString(),
         licenseServer: options.licenseServer,
         publisherKeys,
+        ...(licenseKeys ? { licenseKeys } : {}),
+        ...(options.expect ? { expect: { ...options.expect } } : {}),
         backend: options.backend ?? "auto",
         cache: options.cache ?? true,
         allowOffline: options.allowOffline ?? true,

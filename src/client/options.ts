@@ -12,6 +12,19 @@ export interface LoadModelOptions {
    * manifest must be signed by. Pinned: nothing else is trusted. Checked before the worker starts.
    */
   publisherKeys: readonly JwkInput[];
+  /**
+   * The model this page means to load. A manifest for another model id, or a version below
+   * `minVersion`, is refused with `ERR_MODEL_MISMATCH`, even when your publisher key signed it
+   * and the user is entitled to it (a mirror or CDN substituting one of your models for another).
+   */
+  expect?: { modelId: string; minVersion?: number };
+  /**
+   * The license server's signing keys (P-256 JWKs: its current and next key, from
+   * `/.well-known/jwks.json`), pinned like publisher keys. Licenses verify only under these,
+   * and starting offline from a cached license needs them: without pinned keys there is no
+   * offline start. Rotation: see README, "Rotating the license signing key".
+   */
+  licenseKeys?: readonly JwkInput[];
   /** `"auto"` (default) uses WebGPU when an adapter exists, else WASM. */
   backend?: "auto" | "webgpu" | "wasm";
   /** Every load step, as one discriminated union (see {@link LoadProgress}). */

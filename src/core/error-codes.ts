@@ -40,7 +40,7 @@ export const ERROR_CODES = {
   },
   ERR_MANIFEST_HEADER_FORBIDDEN: {
     status: 401,
-    text: "The manifest header carries `jku`, `x5u`, `x5c`, `jwk`, `crit` or `b64`; keys are never taken from a token.",
+    text: "The manifest header carries `jku`, `x5u`, `x5c`, `jwk`, `crit`, `b64` or `zip`; keys are never taken from a token.",
   },
   ERR_MANIFEST_KEY_UNKNOWN: {
     status: 401,
@@ -144,7 +144,7 @@ export const ERROR_CODES = {
   },
   ERR_ROLE_CONFLICT: {
     status: 409,
-    text: "The role change would break separation of duties (publisher+licensor, admin+auditor, or an admin changing their own roles).",
+    text: "The role change would break separation of duties (publisher+licensor, admin with publisher, licensor or auditor, or an admin changing their own roles).",
   },
 
   // DPoP (RFC 9449).
@@ -273,6 +273,40 @@ export const ERROR_CODES = {
   ERR_STORAGE_FULL: {
     status: 507,
     text: "The database's disk is full, so nothing was written; reads keep working; retry after Retry-After.",
+  },
+
+  // Ownership, identity providers, pinned expectations, output policy.
+  ERR_PUBLISHER_KEY_NOT_OWNED: {
+    status: 403,
+    text: "The manifest is signed by a publisher key that does not belong to the registering principal (data.kid).",
+  },
+  ERR_MODEL_NOT_OWNED: {
+    status: 403,
+    text: "The model id belongs to another publisher (its first registrant, or whom an admin assigned it to).",
+  },
+  ERR_MODEL_RETIRED: {
+    status: 410,
+    text: "This model version was retired by an admin; no licenses are issued for it.",
+  },
+  ERR_KEY_HOLDER_ACTIVE: {
+    status: 409,
+    text: "The principal already holds an active API key; an admin may only issue its first (or, after revocation, a new) key. Principals rotate their own keys.",
+  },
+  ERR_IDP_UNAVAILABLE: {
+    status: 503,
+    text: "The OIDC identity provider's keys could not be fetched (down, slow, or answering errors); retry after Retry-After. Not a refusal of the credential.",
+  },
+  ERR_MODEL_MISMATCH: {
+    status: 409,
+    text: "The manifest is not the model the app expects (`expect`: model id, or a version below minVersion); a mirror may be serving another model.",
+  },
+  ERR_PACK_OUTPUT_POLICY_INVALID: {
+    status: 400,
+    text: "--top-k is not an integer >= 1, or --decimals is not an integer in [0, 15].",
+  },
+  ERR_OUTPUT_POLICY_UNSUPPORTED: {
+    status: 422,
+    text: "The manifest's outputPolicy cannot be applied to an output of this element type (data.output); the model is refused rather than run unhardened.",
   },
 } as const satisfies Record<string, { status: number; text: string }>;
 

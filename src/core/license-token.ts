@@ -6,8 +6,9 @@ import {
   jwtVerify,
 } from "jose";
 import { ModelVaultError } from "./errors.js";
+import { checkJoseHeader } from "./jose-header.js";
 import type { EcJwk } from "./jwk.js";
-import { FORBIDDEN_HEADERS, TYP, typMatches } from "./token-types.js";
+import { TYP } from "./token-types.js";
 
 export const LICENSE_ALG = "ES256";
 export const LICENSE_AUDIENCE = "modelvault-runtime";
@@ -82,16 +83,11 @@ export async function verifyLicenseToken(token: string, o: LicenseVerifyOptions)
   } catch {
     throw new ModelVaultError("ERR_LICENSE_INVALID", "license is not a compact JWS");
   }
-  const bad = FORBIDDEN_HEADERS.find((h) => h in header) ?? ("jwk" in header ? "jwk" : undefined);
-  if (
-    header.alg !== LICENSE_ALG ||
-    !typMatches(header.typ, TYP.license) ||
-    bad ||
-    typeof header.kid !== "string"
-  ) {
+  const problem = checkJoseHeader(header, { alg: LICENSE_ALG, typ: TYP.license });
+  if (problem || typeof header.kid !== "string") {
     throw new ModelVaultError(
       "ERR_LICENSE_INVALID",
-      "license header is not {alg: ES256, typ: license+jwt, kid}",
+      `license header is not {alg: ES256, typ: license+jwt, kid}: ${problem?.message ?? "kid missing"}`,
     );
   }
   let payload: Record<string, unknown>;

@@ -1,17 +1,15 @@
 import { CompactSign, compactVerify, decodeProtectedHeader, importJWK, errors as joseErrors } from "jose";
 import { fromUtf8, utf8 } from "./bytes.js";
 import { ModelVaultError } from "./errors.js";
+import { checkJoseHeader } from "./jose-header.js";
 import { checkEcJwk, type EcJwk, jwkThumbprint } from "./jwk.js";
 import { type Manifest, parseManifest } from "./manifest.js";
-import { FORBIDDEN_HEADERS, TYP, typMatches } from "./token-types.js";
+import { TYP } from "./token-types.js";
 
 export const MANIFEST_TYP = TYP.manifest;
 export const MANIFEST_ALG = "ES256";
 /** Refused before any parsing or crypto (RFC 8725 bis / jose SECURITY.md: size limits are ours). */
 export const MAX_MANIFEST_BYTES = 1024 * 1024;
-
-// An embedded `jwk` is forbidden too: manifests are verified only under pinned keys.
-const MANIFEST_FORBIDDEN_HEADERS = [...FORBIDDEN_HEADERS, "jwk"];
 
 /** Signs a manifest as a compact JWS with ES256 and an explicit `typ` (RFC 8725 §3.11). */
 export async function signManifest(manifest: Manifest, signingKey: EcJwk): Promise<string> {
@@ -48,18 +46,15 @@ export async function verifyManifest(
   } catch {
     throw new ModelVaultError("ERR_MANIFEST_MALFORMED", "manifest is not a compact JWS");
   }
-  if (header.alg !== MANIFEST_ALG) {
-    throw new ModelVaultError("ERR_MANIFEST_ALG_NOT_ALLOWED", `manifest alg must be ${MANIFEST_ALG}`);
-  }
-  if (!typMatches(header.typ, MANIFEST_TYP)) {
-    throw new ModelVaultError("ERR_MANIFEST_TYP_INVALID", `manifest typ must be ${MANIFEST_TYP}`);
-  }
-  const forbidden = MANIFEST_FORBIDDEN_HEADERS.find((h) => h in header);
-  if (forbidden) {
-    throw new ModelVaultError(
-      "ERR_MANIFEST_HEADER_FORBIDDEN",
-      `manifest header must not carry "${forbidden}"`,
-    );
+  // An embedded `jwk` is forbidden too: manifests are verified only under pinned keys.
+  const problem = checkJoseHeader(header, { alg: MANIFEST_ALG, typ: MANIFEST_TYP });
+  if (problem) {
+    const code = {
+      alg: "ERR_MANIFEST_ALG_NOT_ALLOWED",
+      typ: "ERR_MANIFEST_TYP_INVALID",
+      forbidden: "ERR_MANIFEST_HEADER_FORBIDDEN",
+    } as const;
+    throw new ModelVaultError(code[problem.check], `manifest ${problem.message}`, { member: problem.member });
   }
   let pinned: EcJwk | undefined;
   for (const candidate of publisherKeys) {

@@ -10,9 +10,6 @@ export const TYP = {
   checkpoint: "modelvault-checkpoint+jwt",
 } as const;
 
-/** Header members that would let a token pick its own key or processing; refused everywhere. */
-export const FORBIDDEN_HEADERS = ["jku", "x5u", "x5c", "crit", "b64", "zip"] as const;
-
 /** Compares a `typ` value the way RFC 7515 §4.1.9 allows: optional "application/", case-insensitive. */
 export function typMatches(typ: unknown, expected: string): boolean {
   if (typeof typ !== "string") return false;

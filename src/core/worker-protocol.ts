@@ -25,11 +25,24 @@ export interface RetryOptions {
   baseDelayMs: number;
 }
 
+/** The model the app means to load: a manifest for another id, or an older version, is refused. */
+export interface ExpectedModel {
+  modelId: string;
+  /** Lowest acceptable version (default 1). */
+  minVersion?: number;
+}
+
 /** What the page sends to the worker, every default already resolved (structured-clone safe). */
 export interface RuntimeLoadOptions {
   manifestUrl: string;
   licenseServer: string;
   publisherKeys: EcJwk[];
+  /**
+   * The license server's signing keys the app pins (current and next). Licenses verify only
+   * under these; without them the runtime cannot start offline.
+   */
+  licenseKeys?: EcJwk[];
+  expect?: ExpectedModel;
   backend: Backend;
   cache: boolean;
   /** Keep working from cache within the license's offline_until when the server is unreachable. */

@@ -17,6 +17,7 @@ import {
   shardContext,
 } from "../core/manifest.js";
 import { signManifest } from "../core/manifest-jws.js";
+import { checkOutputPolicy, type OutputPolicy } from "../core/output-policy.js";
 import { fileSource } from "./file-source.js";
 import { writePublicFile, writeSecretFile } from "./key-files.js";
 import { ProtobufError } from "./onnx/protobuf-read.js";
@@ -37,6 +38,8 @@ export interface PackOptions {
   insecureKeyOut?: string;
   outDir: string;
   shardSize?: number;
+  /** Signed into the manifest; the runtime applies it to every result (docs/FORMAT.md, "Output policy"). */
+  outputPolicy?: OutputPolicy;
   force?: boolean;
   /** Worker threads sealing shards; default min(4, cores). */
   threads?: number;
@@ -69,7 +72,20 @@ function checkOptions(o: PackOptions) {
       "give --recipient (or --insecure-key-out for development)",
     );
   }
-  return { id, version, shardSize, signingKey, recipient };
+  const { topK, decimals } = o.outputPolicy ?? {};
+  if (topK !== undefined && (!Number.isSafeInteger(topK) || topK < 1))
+    throw new ModelVaultError("ERR_PACK_OUTPUT_POLICY_INVALID", "top-k must be an integer >= 1", {
+      path: "topK",
+    });
+  if (decimals !== undefined && (!Number.isInteger(decimals) || decimals < 0 || decimals > 15))
+    throw new ModelVaultError("ERR_PACK_OUTPUT_POLICY_INVALID", "decimals must be an integer in [0, 15]", {
+      path: "decimals",
+    });
+  const outputPolicy =
+    topK === undefined && decimals === undefined
+      ? undefined
+      : { ...(topK !== undefined ? { topK } : {}), ...(decimals !== undefined ? { decimals } : {}) };
+  return { id, version, shardSize, signingKey, recipient, outputPolicy };
 }
 
 async function openInput(path: string) {
@@ -134,8 +150,9 @@ async function externalFiles(modelPath: string, info: OnnxModelInfo) {
  * everything succeeded.
  */
 export async function packModel(o: PackOptions): Promise<PackResult> {
-  const { id, version, shardSize, signingKey, recipient } = checkOptions(o);
+  const { id, version, shardSize, signingKey, recipient, outputPolicy } = checkOptions(o);
   const info = await readInfo(o.modelPath);
+  checkOutputPolicy(outputPolicy, info.outputs);
   const external = await externalFiles(o.modelPath, info);
   const staged = await StagedOutput.create(o.outDir, o.force ?? false);
   try {
@@ -173,6 +190,7 @@ export async function packModel(o: PackOptions): Promise<PackResult> {
       size: files.reduce((n, f) => n + f.size, 0),
       files,
       signature: { inputs: info.inputs, outputs: info.outputs },
+      ...(outputPolicy ? { outputPolicy } : {}),
       createdAt: new Date().toISOString(),
     });
     await writePublicFile(join(staged.path, "manifest.jws"), await signManifest(manifest, signingKey));

@@ -102,8 +102,11 @@ test.beforeAll(async () => {
   });
   const admin = (await bootstrapAdmin(license.ctx))?.token as string;
   const call = apiCall(license.url);
-  await call(admin, "POST", "/v1/admin/publisher-keys", { jwk: publisher.publicJwk });
   const publisherPrincipal = await createPrincipal(call, admin, "publisher", ["publisher"]);
+  await call(admin, "POST", "/v1/admin/publisher-keys", {
+    jwk: publisher.publicJwk,
+    principalId: publisherPrincipal.id,
+  });
   const licensor = await createPrincipal(call, admin, "licensor", ["licensor"]);
   const client = await createPrincipal(call, admin, "client", ["client"]);
   const pkg = await mkdtemp(join(tmpdir(), "modelvault-consumer-pkg-"));

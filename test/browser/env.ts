@@ -8,6 +8,7 @@ export interface BrowserEnv {
   admin: string;
   licensor: { id: string; token: string };
   publisherKey: Record<string, string>;
+  licenseKeys: Record<string, string>[];
   digest: string;
 }
 

@@ -25,6 +25,7 @@ function load(page: Page, token: string, over: Record<string, unknown> = {}) {
           licenseServer: env.licenseServer,
           credential: token,
           publisherKeys: [env.publisherKey],
+          licenseKeys: env.licenseKeys,
           wasmPaths: wasm,
           backend: "wasm",
           retry: { attempts: 1, baseDelayMs: 10 },
@@ -182,6 +183,66 @@ test("a license and cached data copied into another browser profile do not work 
     await a.close();
     await b.close();
   }
+});
+
+test("a license re-signed by a key planted in the profile does not start offline (licenses verify under pinned keys)", async ({
+  page,
+  context,
+}) => {
+  const client = await newClient(env, { licenseTtlSeconds: 300, offlineSeconds: 3600 });
+  await open(page);
+  expect((await load(page, client.token)).ok).toBe(true);
+  await page.evaluate(async () => (globalThis as unknown as Record<string, any>).model.dispose());
+  // The attacker edits the profile: a new key of their own, the license re-signed with a 10-year
+  // offline window and a huge allowance, and their key stored beside it.
+  await page.evaluate(async () => {
+    const b64 = (bytes: Uint8Array) =>
+      btoa(String.fromCharCode(...bytes))
+        .replace(/\+/g, "-")
+        .replace(/\//g, "_")
+        .replace(/=+$/, "");
+    const text = (v: unknown) => b64(new TextEncoder().encode(JSON.stringify(v)));
+    const db = await new Promise<IDBDatabase>((r) => {
+      const q = indexedDB.open("modelvault");
+      q.onsuccess = () => r(q.result);
+    });
+    const records = await new Promise<{ key: string; token: string }[]>((r) => {
+      const q = db.transaction("licenses").objectStore("licenses").getAll();
+      q.onsuccess = () => r(q.result);
+    });
+    const record = records[0] as { key: string; token: string };
+    const claims = JSON.parse(
+      atob((record.token.split(".")[1] as string).replace(/-/g, "+").replace(/_/g, "/")),
+    );
+    claims.offline_until = claims.iat + 10 * 365 * 86400;
+    claims.quota.allowance = 1e9;
+    const pair = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign"]);
+    const jwk = await crypto.subtle.exportKey("jwk", pair.publicKey);
+    const head = `${text({ alg: "ES256", typ: "license+jwt", kid: "planted" })}.${text(claims)}`;
+    const sig = new Uint8Array(
+      await crypto.subtle.sign(
+        { name: "ECDSA", hash: "SHA-256" },
+        pair.privateKey,
+        new TextEncoder().encode(head),
+      ),
+    );
+    const forged = {
+      ...record,
+      token: `${head}.${b64(sig)}`,
+      jwks: {
+        keys: [{ kty: "EC", crv: "P-256", x: jwk.x, y: jwk.y, kid: "planted", alg: "ES256", use: "sig" }],
+      },
+    };
+    await new Promise<void>((r) => {
+      const tx = db.transaction("licenses", "readwrite");
+      tx.objectStore("licenses").put(forged);
+      tx.oncomplete = () => r();
+    });
+  });
+  await goOffline(context);
+  const forged = await load(page, client.token);
+  expect(forged.ok).toBe(false);
+  expect(forged.code).toBe("ERR_LICENSE_INVALID");
 });
 
 test("WebGPU (SwiftShader) gives the same outputs as WASM within tolerance", async ({ baseURL }) => {

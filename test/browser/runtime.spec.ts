@@ -214,3 +214,43 @@ test("the device keys are non-extractable, and no IndexedDB value holds plaintex
   expect(findings.keys.length).toBeGreaterThanOrEqual(2);
   for (const k of findings.keys) expect(k).toEqual({ extractable: false, exported: "InvalidAccessError" });
 });
+
+test("the manifest's signed output policy is applied in the worker: top-1, rounded", async ({ page }) => {
+  const client = await newClient(env, { modelId: "digits-policy" });
+  await open(page);
+  const loaded = await load(page, client.token, { expect: { modelId: "digits-policy" } }, "digits-policy");
+  expect(loaded.ok, JSON.stringify(loaded)).toBe(true);
+  const hardened = await predict(page);
+  expect(hardened.ok).toBe(true);
+  const plain = await page.evaluate(
+    async ({ pixels, n }) => {
+      const w = globalThis as unknown as Record<string, any>;
+      const bytes = new Uint8Array(await (await fetch("/models/digits/digits.onnx")).arrayBuffer());
+      const s = await w.ort.InferenceSession.create(bytes, { executionProviders: ["wasm"] });
+      const out = await s.run({ pixels: new w.ort.Tensor("float32", new Float32Array(pixels), [n, 784]) });
+      return Array.from(out.probabilities.data as Float32Array);
+    },
+    { pixels, n: sample.length },
+  );
+  for (let i = 0; i < sample.length; i++) {
+    const row = hardened.probs.slice(i * 10, i * 10 + 10);
+    const finite = row.filter((v) => Number.isFinite(v));
+    expect(finite.length).toBe(1); // Infinity does not survive structured clone as finite: 9 are -Infinity
+    expect(row.filter((v) => v === Number.NEGATIVE_INFINITY).length).toBe(9);
+    const best = argmax(plain, i);
+    expect(row[best]).toBe(Math.round(plain[i * 10 + best] as number));
+  }
+  const correct = labels.filter((l, i) => argmax(hardened.probs, i) === l).length;
+  expect(correct / labels.length).toBeGreaterThanOrEqual(0.95);
+});
+
+test("a manifest for another model than the app expects is refused (ERR_MODEL_MISMATCH), before any license", async ({
+  page,
+}) => {
+  const client = await newClient(env);
+  await open(page);
+  const swapped = await load(page, client.token, { expect: { modelId: "digits" } }, "digits-policy");
+  expect(swapped.ok).toBe(false);
+  expect(swapped.code).toBe("ERR_MODEL_MISMATCH");
+  expect(swapped.progress).not.toContain("license-granted");
+});

@@ -33,7 +33,7 @@ const call = apiCall(server.url);
 const publisher = await createPrincipal(call, admin, "publisher", ["publisher"]);
 const licensor = await createPrincipal(call, admin, "licensor", ["licensor"]);
 const keys = await generateKeyPairJwk("sig");
-await call(admin, "POST", "/v1/admin/publisher-keys", { jwk: keys.publicJwk });
+await call(admin, "POST", "/v1/admin/publisher-keys", { jwk: keys.publicJwk, principalId: publisher.id });
 const register = (modelPath: string, id: string, version: number, dir: string, shardSize?: number) =>
   packAndRegister(call, {
     publisherToken: publisher.token,
@@ -56,6 +56,18 @@ await writeSyntheticModel(join(out, "ext-plain", "ext.onnx"), {
   externalFiles: 3,
 });
 await register(join(out, "ext-plain", "ext.onnx"), "ext", 1, "ext-v1", 256 * 1024);
+// The same network under another id, with a signed output policy: top-1, rounded to integers.
+await packAndRegister(call, {
+  publisherToken: publisher.token,
+  signingKey: keys.privateJwk,
+  registrationKey: server.ctx.keys.registration.publicJwk,
+  modelPath: digits,
+  id: "digits-policy",
+  version: 1,
+  outDir: join(out, "digits-policy"),
+  shardSize: 64 * 1024,
+  outputPolicy: { topK: 1, decimals: 0 },
+});
 // A deliberately tampered copy of v1: one bit flipped in one shard.
 await tamperedCopy(join(out, "digits-v1"), join(out, "digits-tampered"), 2, 500);
 
@@ -67,6 +79,7 @@ await writeFile(
     admin,
     licensor,
     publisherKey: keys.publicJwk,
+    licenseKeys: [server.ctx.keys.current.publicJwk, server.ctx.keys.next.publicJwk],
     digest,
   }),
 );

@@ -87,6 +87,28 @@ describe("modelvault CLI (in a child process)", () => {
     expect(Buffer.compare(await readFile(model), await readFile(DIGITS))).toBe(0);
   });
 
+  it("pack --top-k --decimals signs an output policy into the manifest; bad values leave nothing behind", async () => {
+    const out = join(dir, "pkg-policy");
+    const packed = await runCli(packArgs(out, ["--top-k", "3", "--decimals", "2"]));
+    expect(packed.code, packed.stderr).toBe(0);
+    expect(packed.stdout).toContain('output policy {"topK":3,"decimals":2}');
+    const jws = await readFile(join(out, "manifest.jws"), "utf8");
+    const manifest = JSON.parse(Buffer.from(jws.split(".")[1] as string, "base64url").toString());
+    expect(manifest.outputPolicy).toEqual({ topK: 3, decimals: 2 });
+    for (const bad of [
+      ["--top-k", "0"],
+      ["--decimals", "16"],
+      ["--top-k", "-1"],
+      ["--decimals", "1.5"],
+    ]) {
+      const target = join(dir, `pkg-bad-${bad.join("")}`);
+      const r = await runCli(packArgs(target, bad));
+      expect(r.code, bad.join(" ")).not.toBe(0);
+      expect(r.stderr).toMatch(/ERR_(PACK_OUTPUT_POLICY_INVALID|CLI_USAGE)/);
+      await expect(stat(target)).rejects.toThrow();
+    }
+  });
+
   it("verify exits 1 with the precise code on a tampered shard", async () => {
     const out = join(dir, "pkg-tampered");
     expect((await runCli(packArgs(out))).code).toBe(0);

@@ -121,8 +121,6 @@ describe("a server user, following the README", () => {
     const { url, admin } = await serve(cwd);
     const as = (key: string) => ({ MODELVAULT_SERVER: url, MODELVAULT_API_KEY: key });
     expect((await cli(["keygen", "--out", "keys"])).code).toBe(0);
-    const add = await cli(["admin", "publisher-key", "add", "keys/publisher.public.jwk.json"], as(admin));
-    expect(add.stderr).toBe("");
     const principal = async (name: string, role: string) => {
       const id = (
         await cli(["admin", "principal", "create", "--name", name, "--roles", role], as(admin))
@@ -131,6 +129,11 @@ describe("a server user, following the README", () => {
       return { id, key };
     };
     const publisher = await principal("acme", "publisher");
+    const add = await cli(
+      ["admin", "publisher-key", "add", "keys/publisher.public.jwk.json", "--principal", publisher.id],
+      as(admin),
+    );
+    expect(add.stderr).toBe("");
     const licensor = await principal("sales", "licensor");
     const client = await principal("app", "client");
 

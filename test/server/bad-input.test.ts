@@ -214,7 +214,7 @@ describe("bad input never reaches a 500 and never changes state", () => {
 
   it("logs carry no secrets, and escape injected control and bidi characters", async () => {
     const publisher = await h.principal("pub", ["publisher"]);
-    const { digest } = await registerDigits(h, publisher.token);
+    const { digest } = await registerDigits(h, publisher);
     await grant(h, licensor.token, client.id);
     const device = await TestDevice.create();
     const lic = await device.license(h, client.token, {

@@ -13,7 +13,7 @@ beforeAll(async () => {
   const publisher = await h.principal("pub", ["publisher"]);
   const licensor = await h.principal("lic", ["licensor"]);
   client = await h.principal("client", ["client"]);
-  ({ digest } = await registerDigits(h, publisher.token));
+  ({ digest } = await registerDigits(h, publisher));
   await grant(h, licensor.token, client.id, { maxDevices: 100, quota: 100_000 });
 });
 
@@ -180,6 +180,33 @@ describe("DPoP proofs at POST /v1/licenses (RFC 9449)", () => {
     }
     const huge = await send(d, "a".repeat(12_000));
     expect(huge.status).toBe(431);
+  });
+
+  it("refuses a validly signed proof whose header also names a key source (jku, x5u, x5c) or zip/b64", async () => {
+    const d = await primed();
+    const proof = async (extra: Record<string, unknown>) =>
+      new SignJWT({
+        htm: "POST",
+        htu: `${h.url}/v1/licenses`,
+        iat: h.clock.now(),
+        jti: crypto.randomUUID(),
+        akt: d.akt,
+        nonce: d.nonce,
+      })
+        .setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk: d.signJwk, ...extra } as never)
+        .sign(d.sign.privateKey);
+    for (const extra of [
+      { jku: "https://evil.example/jwks" },
+      { x5u: "https://evil.example/x" },
+      { x5c: ["MIIB"] },
+      { zip: "DEF" },
+      { b64: true },
+    ]) {
+      const r = await send(d, await proof(extra));
+      expect(code(r), JSON.stringify(extra)).toBe("ERR_DPOP_INVALID");
+      expect(r.body.error.data.reason).toMatch(/must not carry/);
+    }
+    expect(code(await send(d, await proof({})))).toBe("ok"); // the control: the same proof, plain
   });
 
   it("a license bound to device A is refused on device B", async () => {

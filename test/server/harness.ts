@@ -92,21 +92,36 @@ export async function startHarness(
   return h;
 }
 
-/** Packs digits as version `version`, registers its publisher key and the model. */
-export async function registerDigits(h: Harness, publisherToken: string, version = 1) {
-  const keys = await generateKeyPairJwk("sig");
+/** Packs digits (or `o.id`) as version `version`, trusts a new publisher key for `publisher` and registers the model. */
+export async function registerDigits(
+  h: Harness,
+  publisher: { id: string; token: string },
+  version = 1,
+  o: {
+    id?: string;
+    keys?: { privateJwk: EcJwk; publicJwk: EcJwk };
+    outputPolicy?: Record<string, number>;
+  } = {},
+) {
+  const keys = o.keys ?? (await generateKeyPairJwk("sig"));
   const jwks = (await h.call("GET", "/.well-known/jwks.json")).body;
   const registrationKey = jwks.keys.find((k: { use: string }) => k.use === "enc");
-  await h.call("POST", "/v1/admin/publisher-keys", h.admin, { jwk: keys.publicJwk });
-  const dir = join(h.dir, `digits-v${version}-${Math.random().toString(36).slice(2)}`);
+  const trusted = await h.call("POST", "/v1/admin/publisher-keys", h.admin, {
+    jwk: keys.publicJwk,
+    principalId: publisher.id,
+  });
+  if (trusted.status !== 201) throw new Error(`publisher key: ${JSON.stringify(trusted.body)}`);
+  const id = o.id ?? "digits";
+  const dir = join(h.dir, `${id}-v${version}-${Math.random().toString(36).slice(2)}`);
   const { manifest, digest } = await packAndRegister(apiCall(h.url), {
-    publisherToken,
+    publisherToken: publisher.token,
     signingKey: keys.privateJwk,
     registrationKey,
     modelPath: DIGITS,
-    id: "digits",
+    id,
     version,
     outDir: dir,
+    ...(o.outputPolicy ? { outputPolicy: o.outputPolicy } : {}),
   });
   return { dir, manifest, digest, publisher: keys };
 }

@@ -12,7 +12,7 @@ describe.each(DIALECTS)("pruning (%s)", (dialect) => {
     const publisher = await h.principal("pub", ["publisher"]);
     const licensor = await h.principal("lic", ["licensor"]);
     const client = await h.principal("c", ["client"]);
-    const { digest } = await registerDigits(h, publisher.token);
+    const { digest } = await registerDigits(h, publisher);
     await grant(h, licensor.token, client.id, { maxDevices: 10 });
     const db = h.server.ctx.db;
     const rows = () => db.kysely.selectFrom("dpop_replay").select("key").execute();

@@ -13,7 +13,7 @@ beforeAll(async () => {
   const publisher = await h.principal("pub", ["publisher"]);
   licensor = await h.principal("lic", ["licensor"]);
   client = await h.principal("client", ["client"]);
-  ({ digest } = await registerDigits(h, publisher.token));
+  ({ digest } = await registerDigits(h, publisher));
   await grant(h, licensor.token, client.id);
 });
 

@@ -13,7 +13,7 @@ describe("server lifecycle", () => {
     const publisher = await h.principal("pub", ["publisher"]);
     const licensor = await h.principal("lic", ["licensor"]);
     const client = await h.principal("c", ["client"]);
-    const { digest } = await registerDigits(h, publisher.token);
+    const { digest } = await registerDigits(h, publisher);
     await grant(h, licensor.token, client.id);
     const d = await TestDevice.create();
     const old = (await d.license(h, client.token, { model, manifestDigest: digest })).body.license as string;

@@ -10,7 +10,7 @@ describe.each(DIALECTS)("limits under concurrency (%s)", (dialect) => {
     const publisher = await h.principal("pub", ["publisher"]);
     const licensor = await h.principal("lic", ["licensor"]);
     const client = await h.principal("client", ["client"]);
-    const { digest } = await registerDigits(h, publisher.token);
+    const { digest } = await registerDigits(h, publisher);
     const ent = await grant(h, licensor.token, client.id, entitlement);
     const auditor = await h.principal("aud", ["auditor"]);
     return { h, client, digest, ent, auditor };

@@ -14,7 +14,7 @@ describe.each(DIALECTS)("revocation and overdue reports take effect at renewal (
     h = await startHarness(dialect === "postgres" ? { database: await freshPostgres() } : {});
     const publisher = await h.principal("pub", ["publisher"]);
     licensor = await h.principal("lic", ["licensor"]);
-    ({ digest } = await registerDigits(h, publisher.token));
+    ({ digest } = await registerDigits(h, publisher));
   });
 
   async function licensed() {

@@ -1,3 +1,4 @@
+import { CompactSign } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
   signUsageReport,
@@ -23,7 +24,7 @@ describe.each(DIALECTS)("POST /v1/usage (%s)", (dialect) => {
     licensor = await h.principal("lic", ["licensor"]);
     client = await h.principal("client", ["client"]);
     auditor = await h.principal("aud", ["auditor"]);
-    ({ digest } = await registerDigits(h, publisher.token));
+    ({ digest } = await registerDigits(h, publisher));
     await grant(h, licensor.token, client.id, { maxDevices: 10, licenseAllowance: 50 });
   });
 
@@ -178,6 +179,120 @@ describe.each(DIALECTS)("POST /v1/usage (%s)", (dialect) => {
       await db().selectFrom("anomalies").select("kind").where("device_id", "=", r.device.jkt).execute()
     ).map((x) => x.kind);
     expect(kinds).toEqual(expect.arrayContaining(["quota_overrun", "clock_rollback"]));
+  });
+
+  it("refuses a report signed by the device key whose header names a key source or zip", async () => {
+    const r = await reporter();
+    const claims = {
+      lic: r.jti,
+      seq: 1,
+      prev: await usageGenesis(r.device.jkt),
+      count: 1,
+      from: h.clock.now() - 10,
+      to: h.clock.now(),
+      iat: h.clock.now(),
+    };
+    const signed = async (extra: Record<string, unknown>) =>
+      new CompactSign(new TextEncoder().encode(JSON.stringify(claims)))
+        .setProtectedHeader({
+          alg: "ES256",
+          typ: "modelvault-usage+jwt",
+          kid: r.device.jkt,
+          ...extra,
+        } as never)
+        .sign(r.device.sign.privateKey);
+    for (const extra of [
+      { jku: "https://evil.example/jwks" },
+      { x5u: "https://evil.example/x" },
+      { x5c: ["MIIB"] },
+      { jwk: r.device.signJwk },
+      { zip: "DEF" },
+    ]) {
+      const res = await post([await signed(extra)]);
+      expect(res.body.results[0], JSON.stringify(extra)).toMatchObject({
+        status: "rejected",
+        code: "ERR_USAGE_INVALID",
+      });
+    }
+    expect((await post([await signed({})])).body.results[0].status).toBe("accepted"); // the control
+  });
+
+  it("tells one lost write (resync, a warning) from a restored older state (rollback, an alert)", async () => {
+    const r = await reporter();
+    const one = await r.next(1);
+    await one.commit();
+    const two = await r.next(2);
+    await two.commit();
+    await post([one.token, two.token]);
+    // The device lost its last write: it re-signs seq 2 from the same predecessor, with another count.
+    const rewritten = await signUsageReport(r.device.sign.privateKey, r.device.jkt, {
+      lic: r.jti,
+      seq: 2,
+      prev: await usageReportHash(one.token),
+      count: 5,
+      from: h.clock.now() - 30,
+      to: h.clock.now(),
+      iat: h.clock.now(),
+    });
+    expect((await post([rewritten])).body.results[0].code).toBe("ERR_USAGE_FORK");
+    // A profile restored from before seq 1 was acknowledged signs another seq 1.
+    const restored = await signUsageReport(r.device.sign.privateKey, r.device.jkt, {
+      lic: r.jti,
+      seq: 1,
+      prev: await usageGenesis(r.device.jkt),
+      count: 9,
+      from: h.clock.now() - 30,
+      to: h.clock.now(),
+      iat: h.clock.now(),
+    });
+    expect((await post([restored])).body.results[0].code).toBe("ERR_USAGE_FORK");
+    const found = await db()
+      .selectFrom("anomalies")
+      .select(["kind", "severity"])
+      .where("device_id", "=", r.device.jkt)
+      .orderBy("id")
+      .execute();
+    expect(found).toEqual([
+      { kind: "usage_resync", severity: "warning" },
+      { kind: "usage_rollback", severity: "alert" },
+    ]);
+  });
+
+  it("a batch of 100 rejected reports writes one audit entry and one anomaly per kind, not one per report", async () => {
+    const r = await reporter();
+    const first = await r.next(1);
+    await first.commit();
+    await post([first.token]);
+    const count = async (t: "audit_log" | "anomalies") =>
+      Number(
+        (
+          await db()
+            .selectFrom(t)
+            .select((eb) => eb.fn.countAll().as("n"))
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
+    const before = { audit: await count("audit_log"), anomalies: await count("anomalies") };
+    // 50 gaps and 50 forks, each validly signed.
+    const batch: string[] = [];
+    for (let i = 0; i < 50; i++) batch.push((await r.next(1, { seq: 10 + i })).token);
+    for (let i = 0; i < 50; i++) batch.push((await r.next(1, { prev: "A".repeat(43), count: i })).token);
+    const res = await post(batch);
+    expect(res.body.results.every((x: { status: string }) => x.status === "rejected")).toBe(true);
+    expect((await count("anomalies")) - before.anomalies).toBe(2); // usage_gap, usage_fork
+    // One "usage.accept denied" summary, plus each anomaly's own entry.
+    expect((await count("audit_log")) - before.audit).toBe(3);
+    const summary = await db()
+      .selectFrom("audit_log")
+      .select("detail")
+      .where("action", "=", "usage.accept")
+      .where("outcome", "=", "denied")
+      .orderBy("seq", "desc")
+      .executeTakeFirstOrThrow();
+    expect(JSON.parse(summary.detail)).toMatchObject({
+      reports: 100,
+      codes: { ERR_USAGE_GAP: 50, ERR_USAGE_FORK: 50 },
+    });
   });
 
   it("bounds batches: more than 100 reports, or a report over 4 KiB, is a 400", async () => {

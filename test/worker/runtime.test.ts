@@ -25,7 +25,7 @@ beforeAll(async () => {
   const publisher = await h.principal("pub", ["publisher"]);
   licensor = await h.principal("lic", ["licensor"]);
   client = await h.principal("client", ["client"]);
-  const reg = await registerDigits(h, publisher.token);
+  const reg = await registerDigits(h, publisher);
   publisherKey = reg.publisher.publicJwk;
   await grant(h, licensor.token, client.id, { maxDevices: 50, licenseAllowance: 5000, quota: 100_000 });
   root = await tempDir("mv-static-");

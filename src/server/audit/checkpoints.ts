@@ -1,7 +1,8 @@
 import { compactVerify, createLocalJWKSet, decodeProtectedHeader, type JSONWebKeySet, SignJWT } from "jose";
 import type { Kysely } from "kysely";
 import { fromUtf8 } from "../../core/bytes.js";
-import { TYP, typMatches } from "../../core/token-types.js";
+import { checkJoseHeader } from "../../core/jose-header.js";
+import { TYP } from "../../core/token-types.js";
 import type { Database } from "../db/schema.js";
 import type { SigningKey } from "../keys/server-keys.js";
 
@@ -59,14 +60,11 @@ export async function verifyCheckpoint(
   jwks: JSONWebKeySet,
 ): Promise<Omit<Checkpoint, "token">> {
   const header = decodeProtectedHeader(token);
-  if (
-    header.alg !== "ES256" ||
-    !typMatches(header.typ, TYP.checkpoint) ||
-    "jwk" in header ||
-    "jku" in header
-  ) {
-    throw new Error("checkpoint header is not {alg: ES256, typ: modelvault-checkpoint+jwt}");
-  }
+  const problem = checkJoseHeader(header, { alg: "ES256", typ: TYP.checkpoint });
+  if (problem)
+    throw new Error(
+      `checkpoint header is not {alg: ES256, typ: modelvault-checkpoint+jwt}: ${problem.message}`,
+    );
   const keys = createLocalJWKSet(jwks);
   const { payload } = await compactVerify(token, keys, { algorithms: ["ES256"] });
   const claims = JSON.parse(fromUtf8(payload)) as { size: unknown; head: unknown; at: unknown };

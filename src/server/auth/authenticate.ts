@@ -1,5 +1,5 @@
-import { createRemoteJWKSet, decodeJwt, type JWTVerifyGetKey, jwtVerify } from "jose";
-import { ModelVaultError } from "../../core/errors.js";
+import { createRemoteJWKSet, decodeJwt, type JWTVerifyGetKey, errors as joseErrors, jwtVerify } from "jose";
+import { isModelVaultError, ModelVaultError } from "../../core/errors.js";
 import type { Principal, ServerContext } from "../context.js";
 import type { OidcIssuer } from "../options.js";
 import { parseApiKey, secretMatches } from "./api-keys.js";
@@ -51,6 +51,33 @@ async function fromApiKey(ctx: ServerContext, token: string): Promise<Principal 
   return { id: row.principal_id, roles: await rolesOf(ctx, row.principal_id), via: "api-key" };
 }
 
+/**
+ * The issuer's keys, where failing to get them (provider down, slow, answering errors or
+ * garbage) is ERR_IDP_UNAVAILABLE, a retryable 503: an outage must never read as "your
+ * credential is invalid", which clients treat as final. An unknown `kid` in a JWKS that was
+ * fetched is the token's fault and stays a refusal.
+ */
+function issuerKeys(issuer: OidcIssuer): JWTVerifyGetKey {
+  const jwks = remoteJwks(issuer);
+  return async (header, token) => {
+    try {
+      return await jwks(header, token);
+    } catch (cause) {
+      if (
+        cause instanceof joseErrors.JWKSNoMatchingKey ||
+        cause instanceof joseErrors.JWKSMultipleMatchingKeys
+      )
+        throw cause;
+      throw new ModelVaultError(
+        "ERR_IDP_UNAVAILABLE",
+        "the identity provider's keys could not be fetched; retry shortly",
+        { retryAfter: 5 },
+        { cause },
+      );
+    }
+  };
+}
+
 async function fromIdToken(ctx: ServerContext, token: string): Promise<Principal | undefined> {
   let iss: unknown;
   try {
@@ -60,30 +87,35 @@ async function fromIdToken(ctx: ServerContext, token: string): Promise<Principal
   }
   const issuer = ctx.options.oidc.find((i) => i.issuer === iss);
   if (!issuer) return undefined;
+  let subject: string;
   try {
-    const { payload } = await jwtVerify(token, remoteJwks(issuer), {
+    const { payload } = await jwtVerify(token, issuerKeys(issuer), {
       issuer: issuer.issuer,
       audience: issuer.audience,
       algorithms: ["RS256", "ES256", "PS256"],
       requiredClaims: ["sub", "exp", "iat"],
       currentDate: new Date(ctx.now() * 1000),
     });
-    const row = await ctx.db.kysely
-      .selectFrom("principals")
-      .select(["id", "disabled_at"])
-      .where("oidc_issuer", "=", issuer.issuer)
-      .where("oidc_subject", "=", String(payload.sub))
-      .executeTakeFirst();
-    if (!row || row.disabled_at !== null) return undefined;
-    return { id: row.id, roles: await rolesOf(ctx, row.id), via: "oidc" };
-  } catch {
+    subject = String(payload.sub);
+  } catch (e) {
+    if (isModelVaultError(e, "ERR_IDP_UNAVAILABLE")) throw e;
     return undefined;
   }
+  // Outside the try: a database fault is the server's problem, not a bad credential.
+  const row = await ctx.db.kysely
+    .selectFrom("principals")
+    .select(["id", "disabled_at"])
+    .where("oidc_issuer", "=", issuer.issuer)
+    .where("oidc_subject", "=", subject)
+    .executeTakeFirst();
+  if (!row || row.disabled_at !== null) return undefined;
+  return { id: row.id, roles: await rolesOf(ctx, row.id), via: "oidc" };
 }
 
 /**
  * Authenticates `Authorization: Bearer <credential>`: an API key, or an ID token from a
- * configured OIDC issuer. Returns undefined for a bad credential (the caller counts the failure).
+ * configured OIDC issuer. Returns undefined for a bad credential (the caller counts the failure);
+ * throws ERR_IDP_UNAVAILABLE (503, not a failure of the caller) when the issuer cannot be reached.
  */
 export async function authenticate(
   ctx: ServerContext,

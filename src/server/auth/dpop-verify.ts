@@ -2,8 +2,9 @@ import { createHash } from "node:crypto";
 import { decodeProtectedHeader, EmbeddedJWK, jwtVerify } from "jose";
 import type { Kysely } from "kysely";
 import { ModelVaultError } from "../../core/errors.js";
+import { checkJoseHeader } from "../../core/jose-header.js";
 import { type EcJwk, jwkThumbprint } from "../../core/jwk.js";
-import { TYP, typMatches } from "../../core/token-types.js";
+import { TYP } from "../../core/token-types.js";
 import type { Database } from "../db/schema.js";
 import type { DpopNonces } from "./dpop-nonce.js";
 
@@ -57,8 +58,8 @@ export async function verifyDpop(
   } catch {
     throw invalid("not a compact JWS");
   }
-  if (!typMatches(header.typ, TYP.dpop)) throw invalid("typ must be dpop+jwt");
-  if (header.alg !== "ES256") throw invalid("alg must be ES256");
+  const problem = checkJoseHeader(header, { alg: "ES256", typ: TYP.dpop, allowJwk: true });
+  if (problem) throw invalid(problem.message);
   const jwk = header.jwk as Partial<EcJwk> | undefined;
   if (
     jwk?.kty !== "EC" ||
@@ -69,8 +70,6 @@ export async function verifyDpop(
   ) {
     throw invalid("jwk must be a public P-256 key");
   }
-  if ("jku" in header || "x5u" in header || "x5c" in header || "crit" in header)
-    throw invalid("forbidden header member");
   let payload: Record<string, unknown>;
   try {
     ({ payload } = await jwtVerify(headerValue, EmbeddedJWK, { algorithms: ["ES256"], typ: TYP.dpop }));

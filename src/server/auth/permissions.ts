@@ -1,8 +1,11 @@
 import { ModelVaultError } from "../../core/errors.js";
 
-/** Roles (docs/SERVER.md). A principal may hold several, except the pairs in CONFLICTS. */
+/** Roles (README, "Roles"). A principal may hold several, except the pairs in CONFLICTS. */
 export const ROLES = ["admin", "publisher", "licensor", "auditor", "client"] as const;
 export type Role = (typeof ROLES)[number];
+
+/** Roles whose keys an admin must not be able to hold quietly (separation of duties). */
+export const PRIVILEGED_ROLES: readonly string[] = ["admin", "publisher", "licensor", "auditor"];
 
 /** Every permission a route can name, and the one role that holds it (least privilege). */
 export const PERMISSIONS = {
@@ -12,11 +15,14 @@ export const PERMISSIONS = {
   "api-keys:write": ["admin"],
   "publisher-keys:write": ["admin"],
   "server-keys:rotate": ["admin"],
+  "models:assign": ["admin"],
+  "models:retire": ["admin"],
   "models:register": ["publisher"],
   "models:read": ["publisher", "licensor", "auditor"],
   "entitlements:write": ["licensor"],
   "entitlements:read": ["licensor", "auditor"],
   "devices:revoke": ["licensor"],
+  "devices:release": ["licensor"],
   "licenses:revoke": ["licensor"],
   "audit:read": ["auditor"],
   "audit:checkpoint": ["admin"],
@@ -26,14 +32,20 @@ export const PERMISSIONS = {
   "licenses:request": ["client"],
   "usage:report": ["client"],
   "self:read": ["client"],
+  "self:keys": ["admin", "publisher", "licensor", "auditor", "client"],
 } as const satisfies Record<string, readonly Role[]>;
 
 export type Permission = keyof typeof PERMISSIONS;
 
-/** Separation of duties: no one both registers and grants a model, or administers and audits. */
+/**
+ * Separation of duties: no one both registers and grants a model, and an admin (who manages
+ * identities and keys) holds no role that acts on models, entitlements or the record.
+ */
 export const CONFLICTS: [Role, Role][] = [
   ["publisher", "licensor"],
   ["admin", "auditor"],
+  ["admin", "licensor"],
+  ["admin", "publisher"],
 ];
 
 export function hasPermission(roles: readonly string[], permission: Permission): boolean {

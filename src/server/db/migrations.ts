@@ -226,4 +226,61 @@ export const MIGRATIONS: Migration[] = [
         .execute();
     },
   },
+  {
+    version: 3,
+    name: "model ownership and retirement; open licenses by entitlement",
+    async up(db) {
+      const s = db.schema;
+      // A model id belongs to one principal (its first registrant, or whom an admin assigns).
+      await s
+        .createTable("model_owners")
+        .addColumn("model_id", "text", (c) => c.primaryKey())
+        .addColumn("principal_id", "text", (c) => c.notNull())
+        .addColumn("assigned_by", "text", (c) => c.notNull())
+        .addColumn("assigned_at", "bigint", (c) => c.notNull())
+        .execute();
+      // Retired versions leave `models` (so the version can be registered again by its owner)
+      // and are kept here as the record.
+      await s
+        .createTable("model_retirements")
+        .addColumn("model_id", "text", (c) => c.notNull())
+        .addColumn("version", "integer", (c) => c.notNull())
+        .addColumn("manifest_digest", "text", (c) => c.notNull())
+        .addColumn("registered_by", "text", (c) => c.notNull())
+        .addColumn("registered_at", "bigint", (c) => c.notNull())
+        .addColumn("retired_by", "text", (c) => c.notNull())
+        .addColumn("retired_at", "bigint", (c) => c.notNull())
+        .addColumn("reason", "text", (c) => c.notNull())
+        .addPrimaryKeyConstraint("model_retirements_pk", ["model_id", "version", "retired_at"])
+        .execute();
+      // When a license can no longer be used (its offline deadline, else its expiry): open
+      // licenses past it are settled and their unused allowance returns to the quota. The
+      // partial index keeps that lookup a short range scan however many licenses are open.
+      await s.alterTable("licenses").addColumn("usable_until", "bigint").execute();
+      await db
+        .updateTable("licenses")
+        .set({ usable_until: sql`coalesce(offline_until, expires_at)` })
+        .execute();
+      await s
+        .createIndex("licenses_open_by_deadline")
+        .on("licenses")
+        .columns(["entitlement_id", "usable_until"])
+        .where(sql.ref("released_at"), "is", null)
+        .execute();
+      const registered = await db
+        .selectFrom("models")
+        .select(["id", "registered_by", "registered_at"])
+        .orderBy("registered_at")
+        .orderBy("version")
+        .execute();
+      const owners = new Map<string, { by: string; at: number }>();
+      for (const m of registered)
+        if (!owners.has(m.id)) owners.set(m.id, { by: m.registered_by, at: m.registered_at });
+      for (const [modelId, o] of owners)
+        await db
+          .insertInto("model_owners")
+          .values({ model_id: modelId, principal_id: o.by, assigned_by: "migration", assigned_at: o.at })
+          .execute();
+    },
+  },
 ];

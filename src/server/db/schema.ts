@@ -33,6 +33,17 @@ export interface Database {
     registered_by: string;
     registered_at: number;
   };
+  model_owners: { model_id: string; principal_id: string; assigned_by: string; assigned_at: number };
+  model_retirements: {
+    model_id: string;
+    version: number;
+    manifest_digest: string;
+    registered_by: string;
+    registered_at: number;
+    retired_by: string;
+    retired_at: number;
+    reason: string;
+  };
   entitlements: {
     id: string;
     principal_id: string;
@@ -83,6 +94,8 @@ export interface Database {
     last_report_at: number | null;
     released_at: number | null;
     revoked_at: number | null;
+    /** offline_until, else expires_at: after it the license is settled (migration 2; null only before it). */
+    usable_until: number | null;
   };
   usage_reports: {
     device_id: string;

@@ -9,6 +9,7 @@ import { adminRoutes } from "../routes/admin-routes.js";
 import { auditRoutes } from "../routes/audit-routes.js";
 import { catalogRoutes } from "../routes/catalog-routes.js";
 import { licenseRoutes } from "../routes/license-routes.js";
+import { selfRoutes } from "../routes/self-routes.js";
 import { ClientAddresses } from "./client-address.js";
 import { defineRoute, ROUTE_TABLE, type RouteDeps } from "./define-route.js";
 import { errorResponse } from "./errors.js";
@@ -74,6 +75,9 @@ export function createApp(ctx: ServerContext, state: { draining: boolean }): Hon
     // While draining, close each connection after its response instead of keeping it alive.
     if (state.draining) c.res.headers.set("Connection", "close");
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) c.res.headers.set(k, v);
+    // Clients take the server's time from Date (DPoP iat, license checks): say the time the
+    // server judges by, not only the socket layer's.
+    c.res.headers.set("Date", new Date(ctx.now() * 1000).toUTCString());
     if (ctx.options.tls) c.res.headers.set("Strict-Transport-Security", "max-age=31536000");
     if (!c.res.headers.has("Cache-Control")) c.res.headers.set("Cache-Control", "no-store");
     if (allowed) {
@@ -109,6 +113,7 @@ export function createApp(ctx: ServerContext, state: { draining: boolean }): Hon
     c.text(ctx.metrics.render(), 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" }),
   );
   licenseRoutes(app, deps);
+  selfRoutes(app, deps);
   catalogRoutes(app, deps);
   adminRoutes(app, deps);
   auditRoutes(app, deps);

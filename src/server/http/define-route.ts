@@ -9,19 +9,25 @@ import { withTransaction } from "../db/open-database.js";
 import { recordAnomaly } from "../monitoring/anomalies.js";
 import type { ClientAddresses } from "./client-address.js";
 import type { RateLimiter } from "./rate-limiter.js";
+import { type RouteInput, type RouteSchemas, readRouteInput } from "./route-input.js";
 
 export type Method = "GET" | "POST" | "PUT" | "DELETE";
 
-/** Every route the server has, with the one permission it needs ("public" for none). */
-export interface RouteSpec {
+/** Every route the server has, with the one permission it needs ("public" for none) and its inputs. */
+export interface RouteSpec<S extends RouteSchemas = RouteSchemas> {
   method: Method;
   path: string;
   permission: Permission | "public";
+  schemas?: S;
 }
 
 export const ROUTE_TABLE: RouteSpec[] = [];
 
-export type Handler = (c: Context, principal: Principal) => Promise<Response>;
+export type Handler<S extends RouteSchemas = RouteSchemas> = (
+  c: Context,
+  principal: Principal,
+  input: RouteInput<S>,
+) => Promise<Response>;
 
 export interface RouteDeps {
   ctx: ServerContext;
@@ -37,15 +43,26 @@ function socketAddress(c: Context): string | undefined {
 }
 
 /**
+/**
  * Registers a route: authenticate (failed attempts throttled per client address and claimed
  * identity, never refusing others' valid credentials), check the route's single permission,
- * apply the per-principal rate limit, note request spikes, then run it.
+ * apply the per-principal rate limit, note request spikes, validate the inputs its schemas
+ * declare, then run it.
  */
-export function defineRoute(app: Hono, deps: RouteDeps, spec: RouteSpec, handler: Handler): void {
-  ROUTE_TABLE.push(spec);
+export function defineRoute<S extends RouteSchemas = Record<never, never>>(
+  app: Hono,
+  deps: RouteDeps,
+  spec: RouteSpec<S>,
+  handler: Handler<S>,
+): void {
+  // Every app built in one process defines the same routes: list each once.
+  if (!ROUTE_TABLE.some((r) => r.method === spec.method && r.path === spec.path))
+    ROUTE_TABLE.push(spec as RouteSpec);
   const { ctx, limiter, throttle } = deps;
+  const input = (c: Context) => readRouteInput(c, spec.schemas ?? ({} as S), ctx.options.maxBodyBytes);
   const run = async (c: Context) => {
-    if (spec.permission === "public") return handler(c, { id: "anonymous", roles: [], via: "api-key" });
+    if (spec.permission === "public")
+      return handler(c, { id: "anonymous", roles: [], via: "api-key" }, await input(c));
     const authorization = c.req.header("authorization");
     const attempt = {
       address: deps.addresses.of(socketAddress(c), c.req.header("x-forwarded-for")),
@@ -99,7 +116,7 @@ export function defineRoute(app: Hono, deps: RouteDeps, spec: RouteSpec, handler
       );
     }
     if (wait > 0) throw new ModelVaultError("ERR_RATE_LIMITED", undefined, { retryAfter: wait });
-    return handler(c, principal);
+    return handler(c, principal, await input(c));
   };
   const method = spec.method.toLowerCase() as "get" | "post" | "put" | "delete";
   app[method](spec.path, run);

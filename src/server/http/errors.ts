@@ -20,6 +20,10 @@ export function errorResponse(ctx: ServerContext, c: Context, error: unknown): R
     e = new ModelVaultError("ERR_STORAGE_FULL", undefined, { retryAfter: RETRY_AFTER.full });
   else if (fault === "busy")
     e = new ModelVaultError("ERR_UNAVAILABLE", "database busy", { retryAfter: RETRY_AFTER.busy });
+  else if (isUniqueViolation(error))
+    // Two writers raced for the same key (or a duplicate slipped past a check): the caller's
+    // input conflicts with what exists, never a server fault.
+    e = new ModelVaultError("ERR_CONFLICT", "this resource already exists");
   else {
     ctx.logger.log("error", "unhandled error", {
       requestId: c.get("requestId" as never),
@@ -38,12 +42,13 @@ export function errorResponse(ctx: ServerContext, c: Context, error: unknown): R
   }
   if (e.code === "ERR_AUTH_REQUIRED" || e.code === "ERR_AUTH_INVALID")
     headers["WWW-Authenticate"] = 'Bearer realm="modelvault"';
-  if (
-    e.code === "ERR_RATE_LIMITED" ||
-    e.code === "ERR_UNAVAILABLE" ||
-    e.code === "ERR_DB_UNAVAILABLE" ||
-    e.code === "ERR_STORAGE_FULL"
-  )
+  if (e.code === "ERR_RATE_LIMITED" || e.status === 503 || e.status === 507)
     headers["Retry-After"] = String(e.data.retryAfter ?? 1);
   return c.json({ error: e.toJSON() }, e.status as never, headers);
+}
+
+/** A unique or primary-key violation: SQLite's extended codes, PostgreSQL's SQLSTATE 23505. */
+function isUniqueViolation(error: unknown): boolean {
+  const code = (error as { code?: string })?.code;
+  return code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY" || code === "23505";
 }

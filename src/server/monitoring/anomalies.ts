@@ -12,7 +12,8 @@ export type AnomalyKind =
   | "usage_rollback"
   | "quota_overrun"
   | "device_limit"
-  | "clock_rollback";
+  | "clock_rollback"
+  | "privileged_key_issued";
 
 export interface Anomaly {
   kind: AnomalyKind;

@@ -1,125 +1,58 @@
-import { randomBytes } from "node:crypto";
 import type { Hono } from "hono";
 import { z } from "zod";
-import { ModelVaultError } from "../../core/errors.js";
-import { jwkThumbprint } from "../../core/jwk.js";
 import { appendAudit } from "../audit/audit-log.js";
 import { writeCheckpoint } from "../audit/checkpoints.js";
-import { generateApiKey } from "../auth/api-keys.js";
-import { checkRoleSet, ROLES } from "../auth/permissions.js";
-import type { ServerContext } from "../context.js";
+import { assignModelOwner, retireModelVersion } from "../catalog/model-owners.js";
+import { addPublisherKey } from "../catalog/publisher-keys.js";
 import { withTransaction } from "../db/open-database.js";
 import { defineRoute, type RouteDeps } from "../http/define-route.js";
-import { readJson } from "../http/read-json.js";
+import { createApiKey, revokeApiKey } from "../identity/api-key-admin.js";
+import { createPrincipal, setRoles } from "../identity/principals.js";
 import { rotateSigningKeys } from "../keys/server-keys.js";
-import { readQuery } from "./query.js";
-import { id, jwkPublic, listQuery } from "./schemas.js";
+import {
+  id,
+  idParams,
+  jwkPublic,
+  listQuery,
+  modelId,
+  principalBody,
+  roles,
+  tokenIdParams,
+  versionParam,
+} from "./schemas.js";
 
-const roles = z.array(z.enum(ROLES)).max(ROLES.length);
-const principalBody = z.strictObject({
-  name: z.string().min(1).max(200),
-  roles: roles.default([]),
-  oidc: z.strictObject({ issuer: z.string().url().max(500), subject: z.string().min(1).max(500) }).optional(),
-});
-
-/** Creates a principal with roles (separation of duties checked) and returns its id. */
-export async function createPrincipal(
-  ctx: ServerContext,
-  actor: string,
-  body: z.infer<typeof principalBody>,
-): Promise<{ id: string }> {
-  checkRoleSet(body.roles);
-  const pid = `p_${randomBytes(9).toString("base64url")}`;
-  await withTransaction(ctx.db, async (tx) => {
-    await tx
-      .insertInto("principals")
-      .values({
-        id: pid,
-        name: body.name,
-        oidc_issuer: body.oidc?.issuer ?? null,
-        oidc_subject: body.oidc?.subject ?? null,
-        created_at: ctx.now(),
-        disabled_at: null,
-      })
-      .execute();
-    for (const role of new Set(body.roles))
-      await tx.insertInto("principal_roles").values({ principal_id: pid, role }).execute();
-    await appendAudit(
-      tx,
-      {
-        actor,
-        action: "principal.create",
-        outcome: "success",
-        subject: pid,
-        detail: { name: body.name, roles: body.roles },
-      },
-      ctx.now(),
-    );
-  });
-  return { id: pid };
-}
-
-/** Issues an API key for a principal; the token is returned once and stored only as a hash. */
-export async function createApiKey(
-  ctx: ServerContext,
-  actor: string,
-  principalId: string,
-): Promise<{ id: string; token: string }> {
-  const key = generateApiKey();
-  await withTransaction(ctx.db, async (tx) => {
-    const p = await tx.selectFrom("principals").select("id").where("id", "=", principalId).executeTakeFirst();
-    if (!p) throw new ModelVaultError("ERR_NOT_FOUND", "no such principal");
-    await tx
-      .insertInto("api_keys")
-      .values({
-        id: key.id,
-        principal_id: principalId,
-        secret_hash: key.secretHash,
-        created_at: ctx.now(),
-        revoked_at: null,
-      })
-      .execute();
-    await appendAudit(
-      tx,
-      {
-        actor,
-        action: "api-key.create",
-        outcome: "success",
-        subject: principalId,
-        detail: { keyId: key.id },
-      },
-      ctx.now(),
-    );
-  });
-  return { id: key.id, token: key.token };
-}
-
-/** Admin routes: principals, roles, API keys, publisher keys, signing-key rotation, checkpoints. */
+/** Admin routes: principals, roles, API keys, publisher keys, model ids, signing-key rotation, checkpoints. */
 export function adminRoutes(app: Hono, deps: RouteDeps): void {
   const { ctx } = deps;
 
   defineRoute(
     app,
     deps,
-    { method: "POST", path: "/v1/admin/principals", permission: "principals:write" },
-    async (c, me) => {
-      const body = await readJson(c, principalBody, ctx.options.maxBodyBytes);
-      return c.json(await createPrincipal(ctx, me.id, body), 201);
+    {
+      method: "POST",
+      path: "/v1/admin/principals",
+      permission: "principals:write",
+      schemas: { body: principalBody },
     },
+    async (c, me, { body }) => c.json(await createPrincipal(ctx, me.id, body), 201),
   );
 
   defineRoute(
     app,
     deps,
-    { method: "GET", path: "/v1/admin/principals", permission: "principals:read" },
-    async (c) => {
-      const q = readQuery(c, listQuery);
+    {
+      method: "GET",
+      path: "/v1/admin/principals",
+      permission: "principals:read",
+      schemas: { query: listQuery },
+    },
+    async (c, _, { query }) => {
       const rows = await ctx.db.kysely
         .selectFrom("principals")
         .selectAll()
         .orderBy("created_at")
-        .offset(q.after)
-        .limit(q.limit)
+        .offset(query.after)
+        .limit(query.limit)
         .execute();
       const roleRows = await ctx.db.kysely.selectFrom("principal_roles").selectAll().execute();
       return c.json({
@@ -134,99 +67,81 @@ export function adminRoutes(app: Hono, deps: RouteDeps): void {
   defineRoute(
     app,
     deps,
-    { method: "PUT", path: "/v1/admin/principals/:id/roles", permission: "roles:write" },
-    async (c, me) => {
-      const target = id.parse(c.req.param("id"));
-      const body = await readJson(c, z.strictObject({ roles }), ctx.options.maxBodyBytes);
-      if (target === me.id)
-        throw new ModelVaultError("ERR_ROLE_CONFLICT", "an admin may not change their own roles");
-      checkRoleSet(body.roles);
-      await withTransaction(ctx.db, async (tx) => {
-        const p = await tx.selectFrom("principals").select("id").where("id", "=", target).executeTakeFirst();
-        if (!p) throw new ModelVaultError("ERR_NOT_FOUND", "no such principal");
-        await tx.deleteFrom("principal_roles").where("principal_id", "=", target).execute();
-        for (const role of new Set(body.roles))
-          await tx.insertInto("principal_roles").values({ principal_id: target, role }).execute();
-        await appendAudit(
-          tx,
-          {
-            actor: me.id,
-            action: "role.change",
-            outcome: "success",
-            subject: target,
-            detail: { roles: body.roles },
-          },
-          ctx.now(),
-        );
-      });
-      return c.json({ id: target, roles: body.roles });
+    {
+      method: "PUT",
+      path: "/v1/admin/principals/:id/roles",
+      permission: "roles:write",
+      schemas: { params: idParams, body: z.strictObject({ roles }) },
+    },
+    async (c, me, { params, body }) => c.json(await setRoles(ctx, me.id, params.id, body.roles)),
+  );
+
+  defineRoute(
+    app,
+    deps,
+    {
+      method: "POST",
+      path: "/v1/admin/principals/:id/api-keys",
+      permission: "api-keys:write",
+      schemas: { params: idParams },
+    },
+    async (c, me, { params }) => c.json(await createApiKey(ctx, me.id, params.id), 201),
+  );
+
+  defineRoute(
+    app,
+    deps,
+    {
+      method: "DELETE",
+      path: "/v1/admin/api-keys/:id",
+      permission: "api-keys:write",
+      schemas: { params: tokenIdParams },
+    },
+    async (c, me, { params }) => {
+      await revokeApiKey(ctx, me.id, params.id);
+      return c.json({ id: params.id, revoked: true });
     },
   );
 
   defineRoute(
     app,
     deps,
-    { method: "POST", path: "/v1/admin/principals/:id/api-keys", permission: "api-keys:write" },
-    async (c, me) => {
-      return c.json(await createApiKey(ctx, me.id, id.parse(c.req.param("id"))), 201);
+    {
+      method: "POST",
+      path: "/v1/admin/publisher-keys",
+      permission: "publisher-keys:write",
+      schemas: { body: z.strictObject({ jwk: jwkPublic, principalId: id }) },
     },
+    async (c, me, { body }) => c.json(await addPublisherKey(ctx, me.id, body.jwk, body.principalId), 201),
   );
 
   defineRoute(
     app,
     deps,
-    { method: "DELETE", path: "/v1/admin/api-keys/:id", permission: "api-keys:write" },
-    async (c, me) => {
-      const keyId = id.parse(c.req.param("id"));
-      await withTransaction(ctx.db, async (tx) => {
-        const r = await tx
-          .updateTable("api_keys")
-          .set({ revoked_at: ctx.now() })
-          .where("id", "=", keyId)
-          .where("revoked_at", "is", null)
-          .executeTakeFirst();
-        if (Number(r.numUpdatedRows) === 0)
-          throw new ModelVaultError("ERR_NOT_FOUND", "no such active API key");
-        await appendAudit(
-          tx,
-          { actor: me.id, action: "api-key.revoke", outcome: "success", subject: keyId },
-          ctx.now(),
-        );
-      });
-      return c.json({ id: keyId, revoked: true });
+    {
+      method: "PUT",
+      path: "/v1/admin/models/:model/owner",
+      permission: "models:assign",
+      schemas: { params: z.strictObject({ model: modelId }), body: z.strictObject({ principalId: id }) },
     },
+    async (c, me, { params, body }) =>
+      c.json(await assignModelOwner(ctx, me.id, params.model, body.principalId)),
   );
 
   defineRoute(
     app,
     deps,
-    { method: "POST", path: "/v1/admin/publisher-keys", permission: "publisher-keys:write" },
-    async (c, me) => {
-      const body = await readJson(
-        c,
-        z.strictObject({ jwk: jwkPublic, principalId: id.optional() }),
-        ctx.options.maxBodyBytes,
-      );
-      const kid = await jwkThumbprint(body.jwk);
-      await withTransaction(ctx.db, async (tx) => {
-        await tx
-          .insertInto("publisher_keys")
-          .values({
-            kid,
-            jwk: JSON.stringify({ kty: "EC", crv: "P-256", x: body.jwk.x, y: body.jwk.y }),
-            principal_id: body.principalId ?? null,
-            created_at: ctx.now(),
-          })
-          .onConflict((oc) => oc.column("kid").doNothing())
-          .execute();
-        await appendAudit(
-          tx,
-          { actor: me.id, action: "publisher-key.add", outcome: "success", subject: kid },
-          ctx.now(),
-        );
-      });
-      return c.json({ kid }, 201);
+    {
+      method: "POST",
+      path: "/v1/admin/models/:model/versions/:version/retire",
+      permission: "models:retire",
+      schemas: {
+        params: z.strictObject({ model: modelId, version: versionParam }),
+        body: z.strictObject({ reason: z.string().min(1).max(500) }),
+      },
     },
+    async (c, me, { params, body }) =>
+      c.json(await retireModelVersion(ctx, me.id, params.model, params.version, body.reason)),
   );
 
   defineRoute(

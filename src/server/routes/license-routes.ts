@@ -4,14 +4,12 @@ import { isModelVaultError, ModelVaultError } from "../../core/errors.js";
 import { jwkThumbprint } from "../../core/jwk.js";
 import { verifyDpop } from "../auth/dpop-verify.js";
 import { defineRoute, type RouteDeps } from "../http/define-route.js";
-import { readJson } from "../http/read-json.js";
 import { issueLicense, recordDenial } from "../policy/issue-license.js";
 import { ingestUsage, MAX_REPORT_BYTES, MAX_REPORTS_PER_BATCH } from "../usage/ingest-usage.js";
-import { readQuery } from "./query.js";
-import { id, jwkPublic, listQuery, version } from "./schemas.js";
+import { jwkPublic, modelId, version } from "./schemas.js";
 
 const licenseBody = z.strictObject({
-  model: z.strictObject({ id, version }),
+  model: z.strictObject({ id: modelId, version }),
   manifestDigest: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
   agreementKey: jwkPublic,
 });
@@ -20,16 +18,15 @@ const usageBody = z.strictObject({
   reports: z.array(z.string().max(MAX_REPORT_BYTES)).min(1).max(MAX_REPORTS_PER_BATCH),
 });
 
-/** Client routes: license issue/renew (DPoP-bound), usage reports, and the caller's own records. */
+/** Client routes: license issue/renew (DPoP-bound) and usage reports. */
 export function licenseRoutes(app: Hono, deps: RouteDeps): void {
   const { ctx, limiter } = deps;
 
   defineRoute(
     app,
     deps,
-    { method: "POST", path: "/v1/licenses", permission: "licenses:request" },
-    async (c, principal) => {
-      const body = await readJson(c, licenseBody, ctx.options.maxBodyBytes);
+    { method: "POST", path: "/v1/licenses", permission: "licenses:request", schemas: { body: licenseBody } },
+    async (c, principal, { body }) => {
       let deviceId: string | undefined;
       try {
         const dpop = await verifyDpop(
@@ -64,7 +61,7 @@ export function licenseRoutes(app: Hono, deps: RouteDeps): void {
           { "DPoP-Nonce": ctx.nonces.issue(), "Cache-Control": "no-store" },
         );
       } catch (e) {
-        if (isModelVaultError(e) && e.code !== "ERR_DPOP_NONCE_REQUIRED") {
+        if (isModelVaultError(e) && e.code !== "ERR_DPOP_NONCE_REQUIRED" && e.status < 500) {
           ctx.metrics.inc("modelvault_licenses_total", "License requests by outcome and reason.", {
             outcome: "denied",
             reason: e.code,
@@ -82,9 +79,8 @@ export function licenseRoutes(app: Hono, deps: RouteDeps): void {
   defineRoute(
     app,
     deps,
-    { method: "POST", path: "/v1/usage", permission: "usage:report" },
-    async (c, principal) => {
-      const body = await readJson(c, usageBody, ctx.options.maxBodyBytes);
+    { method: "POST", path: "/v1/usage", permission: "usage:report", schemas: { body: usageBody } },
+    async (c, principal, { body }) => {
       const { results, head } = await ingestUsage(ctx, principal, body.reports);
       const allRejected = results.every((r) => r.status === "rejected");
       const first = results[0];
@@ -93,62 +89,6 @@ export function licenseRoutes(app: Hono, deps: RouteDeps): void {
         return c.json({ error: e.toJSON(), results, head }, e.status as never);
       }
       return c.json({ results, head });
-    },
-  );
-
-  defineRoute(
-    app,
-    deps,
-    { method: "GET", path: "/v1/me/licenses", permission: "self:read" },
-    async (c, principal) => {
-      const q = readQuery(c, listQuery);
-      const rows = await ctx.db.kysely
-        .selectFrom("licenses")
-        .select([
-          "jti",
-          "device_id",
-          "model_id",
-          "model_version",
-          "issued_at",
-          "expires_at",
-          "offline_until",
-          "allowance",
-          "used",
-          "revoked_at",
-        ])
-        .where("principal_id", "=", principal.id)
-        .where("issued_at", ">=", q.after)
-        .orderBy("issued_at")
-        .limit(q.limit)
-        .execute();
-      return c.json({ licenses: rows });
-    },
-  );
-
-  defineRoute(
-    app,
-    deps,
-    { method: "GET", path: "/v1/me/usage", permission: "self:read" },
-    async (c, principal) => {
-      const q = readQuery(c, listQuery);
-      const rows = await ctx.db.kysely
-        .selectFrom("usage_reports")
-        .innerJoin("devices", "devices.id", "usage_reports.device_id")
-        .select([
-          "usage_reports.device_id",
-          "seq",
-          "license_jti",
-          "count",
-          "window_from",
-          "window_to",
-          "received_at",
-        ])
-        .where("devices.principal_id", "=", principal.id)
-        .where("seq", ">", q.after)
-        .orderBy("seq")
-        .limit(q.limit)
-        .execute();
-      return c.json({ usage: rows });
     },
   );
 }

@@ -1,9 +1,23 @@
 import { z } from "zod";
+import { ROLES } from "../auth/permissions.js";
 
 /** Shared request-field schemas: strict, safe integers only, bounded strings. */
 export const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, "an id of [A-Za-z0-9._:-]");
+/** Device ids (key thumbprints) and license ids (jti): base64url. */
+export const tokenId = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, "a base64url id");
+/** Model ids as the container format allows them (docs/FORMAT.md). */
+export const modelId = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "a model id of [A-Za-z0-9._-]")
+  .refine((v) => !v.includes(".."), "must not contain ..");
 export const safeInt = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 export const version = z.number().int().min(1).max(0x7fffffff);
+/** A version in a URL path: decimal digits only, then the same range. */
+export const versionParam = z
+  .string()
+  .regex(/^[1-9][0-9]{0,9}$/, "a version number")
+  .transform(Number)
+  .pipe(version);
 export const jwkPublic = z.strictObject({
   kty: z.literal("EC"),
   crv: z.literal("P-256"),
@@ -17,3 +31,57 @@ export const listQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   after: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
 });
+export const idParams = z.strictObject({ id });
+export const tokenIdParams = z.strictObject({ id: tokenId });
+export const empty = z.strictObject({});
+
+export const roles = z.array(z.enum(ROLES)).max(ROLES.length);
+export const principalBody = z.strictObject({
+  name: z.string().min(1).max(200),
+  roles: roles.default([]),
+  oidc: z.strictObject({ issuer: z.string().url().max(500), subject: z.string().min(1).max(500) }).optional(),
+});
+
+const DAY = 86400;
+export const entitlementBody = z
+  .strictObject({
+    principalId: id,
+    modelId,
+    minVersion: version.default(1),
+    maxVersion: version.nullable().default(null),
+    scopes: z
+      .array(z.enum(["infer", "offline"]))
+      .min(1)
+      .max(2),
+    quota: z.number().int().min(1).max(1e12),
+    periodSeconds: z
+      .number()
+      .int()
+      .min(60)
+      .max(366 * DAY),
+    licenseAllowance: z.number().int().min(1).max(1e12).optional(),
+    maxDevices: z.number().int().min(1).max(100_000),
+    licenseTtlSeconds: z.number().int().min(30).max(DAY).default(900),
+    offlineSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(90 * DAY)
+      .default(0),
+    reportGraceSeconds: z
+      .number()
+      .int()
+      .min(30)
+      .max(30 * DAY)
+      .optional(),
+    expiresAt: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  })
+  .refine((e) => e.maxVersion === null || e.maxVersion >= e.minVersion, {
+    path: ["maxVersion"],
+    message: "must be >= minVersion",
+  })
+  .refine((e) => e.offlineSeconds === 0 || e.scopes.includes("offline"), {
+    path: ["offlineSeconds"],
+    message: "needs the offline scope",
+  });
+export type EntitlementGrant = z.infer<typeof entitlementBody>;

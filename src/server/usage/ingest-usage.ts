@@ -1,20 +1,20 @@
-import { compactVerify, decodeProtectedHeader, importJWK } from "jose";
 import type { Kysely } from "kysely";
-import { fromUtf8 } from "../../core/bytes.js";
 import { type ErrorCode, isModelVaultError, ModelVaultError } from "../../core/errors.js";
-import { TYP, typMatches } from "../../core/token-types.js";
-import { type UsageClaims, usageReportHash, usageReportKid } from "../../core/usage-report.js";
 import { appendAudit } from "../audit/audit-log.js";
 import type { Principal, ServerContext } from "../context.js";
 import { classifyDbError } from "../db/db-errors.js";
 import { withTransaction } from "../db/open-database.js";
 import type { Database } from "../db/schema.js";
-import { recordAnomaly } from "../monitoring/anomalies.js";
+import { type AnomalyKind, recordAnomaly } from "../monitoring/anomalies.js";
+import { chargeReport } from "../policy/quota.js";
+import { type DecodedReport, decodeReport } from "./decode-report.js";
 
+export { MAX_REPORT_BYTES } from "./decode-report.js";
 export const MAX_REPORTS_PER_BATCH = 100;
-export const MAX_REPORT_BYTES = 4096;
 /** Report windows may run this far ahead of server time before they count as a clock anomaly. */
 const CLOCK_SKEW = 300;
+/** How many sequence numbers an aggregated audit entry or anomaly names (the rest are counted). */
+const NAMED_SEQS = 10;
 
 export interface ReportResult {
   seq: number | null;
@@ -22,74 +22,27 @@ export interface ReportResult {
   code?: ErrorCode;
 }
 
-interface Decoded {
-  token: string;
-  deviceId: string;
-  claims: UsageClaims;
-  hash: string;
-}
+/** What one batch found, recorded once at its end: one anomaly per kind, one audit entry per outcome. */
+class BatchFindings {
+  /** Keyed by kind and device (a batch normally comes from one device). */
+  readonly anomalies = new Map<
+    string,
+    {
+      kind: AnomalyKind;
+      severity: "warning" | "alert";
+      device: string;
+      licenses: Set<string>;
+      seqs: number[];
+    }
+  >();
 
-const isCount = (v: unknown, max = Number.MAX_SAFE_INTEGER) =>
-  typeof v === "number" && Number.isSafeInteger(v) && v >= 0 && v <= max;
-
-/** Signature (under the device key on record) before claims; then the claims' shape. */
-async function decode(ctx: ServerContext, principal: Principal, token: string): Promise<Decoded> {
-  const bad = (why: string) => new ModelVaultError("ERR_USAGE_INVALID", `usage report: ${why}`);
-  if (typeof token !== "string" || token.length > MAX_REPORT_BYTES) throw bad("too large");
-  let header: Record<string, unknown>;
-  try {
-    header = decodeProtectedHeader(token) as Record<string, unknown>;
-  } catch {
-    throw bad("not a compact JWS");
+  note(kind: AnomalyKind, severity: "warning" | "alert", device: string, license: string, seq: number): void {
+    const key = `${kind}|${device}`;
+    const a = this.anomalies.get(key) ?? { kind, severity, device, licenses: new Set(), seqs: [] };
+    a.licenses.add(license);
+    a.seqs.push(seq);
+    this.anomalies.set(key, a);
   }
-  if (
-    header.alg !== "ES256" ||
-    !typMatches(header.typ, TYP.usage) ||
-    "jwk" in header ||
-    "jku" in header ||
-    "crit" in header
-  ) {
-    throw bad("header must be {alg: ES256, typ: modelvault-usage+jwt, kid}");
-  }
-  const kid = usageReportKid(token);
-  const device = kid
-    ? await ctx.db.kysely
-        .selectFrom("devices")
-        .select(["id", "principal_id", "signing_jwk"])
-        .where("id", "=", kid)
-        .executeTakeFirst()
-    : undefined;
-  if (!device) throw bad("unknown device");
-  if (device.principal_id !== principal.id)
-    throw new ModelVaultError("ERR_USAGE_WRONG_DEVICE", "device belongs to another principal");
-  let payload: Uint8Array;
-  try {
-    ({ payload } = await compactVerify(token, await importJWK(JSON.parse(device.signing_jwk), "ES256"), {
-      algorithms: ["ES256"],
-    }));
-  } catch {
-    throw bad("signature does not verify under the device key");
-  }
-  let c: UsageClaims;
-  try {
-    c = JSON.parse(fromUtf8(payload));
-  } catch {
-    throw bad("payload is not JSON");
-  }
-  if (
-    typeof c.lic !== "string" ||
-    !isCount(c.seq) ||
-    c.seq < 1 ||
-    typeof c.prev !== "string" ||
-    !isCount(c.count, 1e9) ||
-    !isCount(c.from) ||
-    !isCount(c.to) ||
-    c.from > c.to ||
-    !isCount(c.iat)
-  ) {
-    throw bad("claims are malformed");
-  }
-  return { token, deviceId: device.id, claims: c, hash: await usageReportHash(token) };
 }
 
 /**
@@ -99,8 +52,8 @@ async function decode(ctx: ServerContext, principal: Principal, token: string): 
 async function apply(
   tx: Kysely<Database>,
   ctx: ServerContext,
-  principal: Principal,
-  r: Decoded,
+  r: DecodedReport,
+  found: BatchFindings,
 ): Promise<ReportResult> {
   const now = ctx.now();
   const { claims } = r;
@@ -109,22 +62,15 @@ async function apply(
   if (!lic) return refuse("ERR_USAGE_INVALID");
   if (lic.device_id !== r.deviceId) return refuse("ERR_USAGE_WRONG_DEVICE");
   if (lic.revoked_at !== null) return refuse("ERR_LICENSE_REVOKED");
-  const device = await tx
+  // The device row is the chain's lock: two batches of one device apply one after the other.
+  let q = tx
     .selectFrom("devices")
     .select(["report_seq", "report_head", "report_last_to"])
-    .where("id", "=", r.deviceId)
-    .executeTakeFirstOrThrow();
-  const anomaly = (
-    kind: Parameters<typeof recordAnomaly>[1]["kind"],
-    severity: "warning" | "alert",
-    detail: Record<string, unknown>,
-  ) =>
-    recordAnomaly(
-      tx,
-      { kind, severity, principalId: principal.id, deviceId: r.deviceId, licenseJti: lic.jti, detail },
-      now,
-      ctx.metrics,
-    );
+    .where("id", "=", r.deviceId);
+  if (ctx.db.dialect === "postgres") q = q.forUpdate();
+  const device = await q.executeTakeFirstOrThrow();
+  const note = (kind: AnomalyKind, severity: "warning" | "alert") =>
+    found.note(kind, severity, r.deviceId, lic.jti, claims.seq);
 
   if (claims.seq <= device.report_seq) {
     const stored = await tx
@@ -136,38 +82,24 @@ async function apply(
     if (stored?.hash === r.hash) return { seq: claims.seq, status: "duplicate" };
     // One behind with the same predecessor: the device lost its last write (tolerated, OEMCrypto-style ±1).
     const oneBehind = claims.seq === device.report_seq && stored?.prev === claims.prev;
-    await anomaly(
-      oneBehind ? "usage_resync" : claims.seq < device.report_seq ? "usage_rollback" : "usage_fork",
-      oneBehind ? "warning" : "alert",
-      {
-        seq: claims.seq,
-        head: device.report_seq,
-      },
-    );
-    return { seq: claims.seq, status: "rejected", code: "ERR_USAGE_FORK" };
+    if (oneBehind) note("usage_resync", "warning");
+    else note(claims.seq < device.report_seq ? "usage_rollback" : "usage_fork", "alert");
+    return refuse("ERR_USAGE_FORK");
   }
   if (claims.seq > device.report_seq + 1) {
-    await anomaly("usage_gap", "alert", { seq: claims.seq, expected: device.report_seq + 1 });
-    return { seq: claims.seq, status: "rejected", code: "ERR_USAGE_GAP" };
+    note("usage_gap", "alert");
+    return refuse("ERR_USAGE_GAP");
   }
   if (claims.prev !== device.report_head) {
-    await anomaly("usage_fork", "alert", {
-      seq: claims.seq,
-      reason: "prev does not match the acknowledged head",
-    });
-    return { seq: claims.seq, status: "rejected", code: "ERR_USAGE_FORK" };
+    note("usage_fork", "alert");
+    return refuse("ERR_USAGE_FORK");
   }
   if (
     claims.to > now + CLOCK_SKEW ||
     claims.from + CLOCK_SKEW < device.report_last_to ||
     claims.to - claims.from > now - lic.issued_at + CLOCK_SKEW + 86400
   ) {
-    await anomaly("clock_rollback", "warning", {
-      seq: claims.seq,
-      from: claims.from,
-      to: claims.to,
-      serverTime: now,
-    });
+    note("clock_rollback", "warning");
   }
   await tx
     .insertInto("usage_reports")
@@ -192,32 +124,75 @@ async function apply(
     })
     .where("id", "=", r.deviceId)
     .execute();
-  await tx
-    .updateTable("licenses")
-    .set((eb) => ({ used: eb("used", "+", claims.count), last_report_at: now }))
-    .where("jti", "=", lic.jti)
-    .execute();
-  await tx
-    .updateTable("quota_counters")
-    .set((eb) => ({ used: eb("used", "+", claims.count) }))
-    .where("entitlement_id", "=", lic.entitlement_id)
-    .where("period_start", "=", lic.period_start)
-    .execute();
-  if (lic.used + claims.count > lic.allowance) {
-    await anomaly("quota_overrun", "alert", { used: lic.used + claims.count, allowance: lic.allowance });
-  }
-  await appendAudit(
-    tx,
-    {
-      actor: principal.id,
-      action: "usage.accept",
-      outcome: "success",
-      subject: r.deviceId,
-      detail: { seq: claims.seq, count: claims.count, license: lic.jti },
-    },
-    now,
-  );
+  const charged = await chargeReport(tx, lic.jti, claims.count, now);
+  if (charged.used > charged.allowance) note("quota_overrun", "alert");
   return { seq: claims.seq, status: "accepted" };
+}
+
+/** Writes what a batch found: one anomaly per kind and one audit entry per outcome, not one per report. */
+async function record(
+  tx: Kysely<Database>,
+  ctx: ServerContext,
+  principal: Principal,
+  results: readonly ReportResult[],
+  decoded: readonly (DecodedReport | ModelVaultError)[],
+  found: BatchFindings,
+): Promise<void> {
+  const now = ctx.now();
+  for (const a of found.anomalies.values()) {
+    await recordAnomaly(
+      tx,
+      {
+        kind: a.kind,
+        severity: a.severity,
+        principalId: principal.id,
+        deviceId: a.device,
+        licenseJti: a.licenses.size === 1 ? [...a.licenses][0] : null,
+        detail: { reports: a.seqs.length, seqs: a.seqs.slice(0, NAMED_SEQS) },
+      },
+      now,
+      ctx.metrics,
+    );
+  }
+  const device = decoded.find((d): d is DecodedReport => !(d instanceof ModelVaultError))?.deviceId ?? "-";
+  const accepted = results.flatMap((r, i) => (r.status === "accepted" ? [decoded[i] as DecodedReport] : []));
+  if (accepted.length > 0) {
+    const seqs = accepted.map((d) => d.claims.seq).sort((a, b) => a - b);
+    await appendAudit(
+      tx,
+      {
+        actor: principal.id,
+        action: "usage.accept",
+        outcome: "success",
+        subject: device,
+        detail: {
+          reports: accepted.length,
+          seqs: [seqs[0], seqs.at(-1)],
+          count: accepted.reduce((n, d) => n + d.claims.count, 0),
+          licenses: [...new Set(accepted.map((d) => d.claims.lic))].slice(0, NAMED_SEQS),
+          head: accepted.find((d) => d.claims.seq === seqs.at(-1))?.hash,
+        },
+      },
+      now,
+    );
+  }
+  const rejected = results.filter((r) => r.status === "rejected");
+  if (rejected.length > 0) {
+    const codes: Record<string, number> = {};
+    for (const r of rejected)
+      codes[r.code ?? "ERR_USAGE_INVALID"] = (codes[r.code ?? "ERR_USAGE_INVALID"] ?? 0) + 1;
+    await appendAudit(
+      tx,
+      {
+        actor: principal.id,
+        action: "usage.accept",
+        outcome: "denied",
+        subject: device,
+        detail: { reports: rejected.length, codes, seqs: rejected.map((r) => r.seq).slice(0, NAMED_SEQS) },
+      },
+      now,
+    );
+  }
 }
 
 /**
@@ -226,10 +201,10 @@ async function apply(
  * Returns per-report results and the device's acknowledged head, so a client can resync.
  */
 export async function ingestUsage(ctx: ServerContext, principal: Principal, tokens: string[]) {
-  const decoded: (Decoded | ModelVaultError)[] = [];
+  const decoded: (DecodedReport | ModelVaultError)[] = [];
   for (const t of tokens)
     decoded.push(
-      await decode(ctx, principal, t).catch((e: unknown) => {
+      await decodeReport(ctx, principal, t).catch((e: unknown) => {
         // The database failing is not the report's fault: answer 503, never "invalid".
         if (classifyDbError(e)) throw e;
         return isModelVaultError(e) ? e : new ModelVaultError("ERR_USAGE_INVALID");
@@ -243,39 +218,32 @@ export async function ingestUsage(ctx: ServerContext, principal: Principal, toke
         (b.d instanceof ModelVaultError ? 0 : b.d.claims.seq),
     );
   const results: ReportResult[] = new Array(tokens.length);
-  let rejected: ReportResult[] = [];
-  // One transaction per batch: one commit (one fsync) instead of one per report.
+  // One transaction per batch: one commit (one fsync) instead of one per report; what it found
+  // is written last, so every transaction takes the audit head's lock after the rows it changes.
   await withTransaction(ctx.db, async (tx) => {
+    const found = new BatchFindings();
     for (const { d, i } of order) {
       results[i] =
         d instanceof ModelVaultError
           ? { seq: null, status: "rejected", code: d.code }
-          : await apply(tx, ctx, principal, d);
+          : await apply(tx, ctx, d, found);
     }
-    rejected = results.filter((x) => x.status === "rejected");
-    for (const r of rejected) {
-      const detail = { seq: r.seq, reason: r.code };
-      await appendAudit(
-        tx,
-        { actor: principal.id, action: "usage.accept", outcome: "denied", subject: "-", detail },
-        ctx.now(),
-      );
-    }
+    await record(tx, ctx, principal, results, decoded, found);
   });
-  const accepted = results.filter((r) => r.status === "accepted").length;
+  const count = (status: ReportResult["status"]) => results.filter((r) => r.status === status).length;
   ctx.metrics.inc(
     "modelvault_usage_reports_total",
     "Usage reports by outcome.",
     { outcome: "accepted" },
-    accepted,
+    count("accepted"),
   );
   ctx.metrics.inc(
     "modelvault_usage_reports_total",
     "Usage reports by outcome.",
     { outcome: "rejected" },
-    rejected.length,
+    count("rejected"),
   );
-  const deviceId = decoded.find((d): d is Decoded => !(d instanceof ModelVaultError))?.deviceId;
+  const deviceId = decoded.find((d): d is DecodedReport => !(d instanceof ModelVaultError))?.deviceId;
   const head = deviceId
     ? await ctx.db.kysely
         .selectFrom("devices")

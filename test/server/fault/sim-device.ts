@@ -23,7 +23,7 @@ export async function provision(url: string, admin: string) {
   const publisher = await createPrincipal(call, admin, "pub", ["publisher"]);
   const licensor = await createPrincipal(call, admin, "lic", ["licensor"]);
   const keys = await generateKeyPairJwk("sig");
-  await call(admin, "POST", "/v1/admin/publisher-keys", { jwk: keys.publicJwk });
+  await call(admin, "POST", "/v1/admin/publisher-keys", { jwk: keys.publicJwk, principalId: publisher.id });
   const jwks = (await (await fetch(`${url}/.well-known/jwks.json`)).json()) as { keys: EcJwk[] };
   const { digest } = await packAndRegister(call, {
     publisherToken: publisher.token,
