@@ -124,16 +124,14 @@ async function load(manifest: string, cache = true): Promise<void> {
       showLicense(m.license);
       log("license renewed", "ok");
     });
-    m.addEventListener("license-expiring", (e) =>
-      log(`renewal failed, retrying: ${(e as CustomEvent).detail.reason}`),
-    );
+    m.addEventListener("license-expiring", (e) => log(`renewal failed, retrying: ${e.detail.reason}`));
     m.addEventListener("license-revoked", (e) => {
       showLicense(m.license);
-      log(`renewal refused: ${(e as CustomEvent).detail.code} — inference stopped`, "error");
-      setStatus(`stopped: ${(e as CustomEvent).detail.code}`);
+      log(`renewal refused: ${e.detail.code} — inference stopped`, "error");
+      setStatus(`stopped: ${e.detail.code}`);
     });
     m.addEventListener("usage-flushed", (e) => {
-      const d = (e as CustomEvent).detail as { sent: number; pending: number };
+      const d = e.detail;
       acked += d.sent;
       $("acked").textContent = String(acked);
       $("outbox").textContent = String(d.pending);
@@ -141,6 +139,11 @@ async function load(manifest: string, cache = true): Promise<void> {
     });
     setStatus(`ready in ${Math.round(performance.now() - started)} ms — draw a digit`);
     log(`model ready (${m.backend})`, "ok");
+    // The cache fills after the model is ready; offline restarts need it complete.
+    void m.whenCached().then(
+      (r) => r && log(r.complete ? "cached for offline use" : `not cached: ${r.skipped ?? "incomplete"}`),
+      () => undefined,
+    );
   } catch (e) {
     const err = e as { code?: string; message?: string };
     setStatus(`refused: ${err.code ?? "error"}`);

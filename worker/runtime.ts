@@ -2,9 +2,10 @@ import type { JSONWebKeySet } from "jose";
 import { cekWrapInfo, unwrapContentKeyOnDevice } from "../src/core/cek-wrap.js";
 import { ModelVaultError } from "../src/core/errors.js";
 import { type EcJwk, jwkThumbprint } from "../src/core/jwk.js";
-import type { Manifest } from "../src/core/manifest.js";
+import { type Manifest, shardCiphertextSize } from "../src/core/manifest.js";
 import { applyOutputPolicy } from "../src/core/output-policy.js";
 import type {
+  CacheReport,
   LicenseState,
   LoadResult,
   PlainTensor,
@@ -18,6 +19,7 @@ import { loadManifest } from "./manifest-source.js";
 import { chooseBackend, OrtSession, warmUp } from "./ort-session.js";
 import { checkRuntimeAssets } from "./runtime-assets.js";
 import { secureUrl } from "./secure-url.js";
+import { ShardCache } from "./shard-cache.js";
 import { loadShards } from "./shard-loader.js";
 import { type DeviceRecord, openStorage, type Storage } from "./storage.js";
 import { TrustedClock } from "./trusted-clock.js";
@@ -31,6 +33,8 @@ interface Loaded {
   usage: UsageReporter;
   session: OrtSession;
   callbacks: RuntimeCallbacks;
+  /** The load's background cache writes. */
+  cached: Promise<CacheReport | null>;
 }
 
 /** Pinned license keys as the JWKS a verifier wants: `kid` is each key's RFC 7638 thumbprint. */
@@ -175,19 +179,39 @@ export class ModelRuntime {
       return { license, key };
     })();
     licensed.catch(() => undefined);
-    const { buffers, cacheWrites } = await loadShards(
-      manifest,
-      licensed.then((l) => l.key),
-      {
+    const contentKey = licensed.then((l) => l.key);
+    contentKey.catch(() => undefined); // a load that fails before decrypting never awaits it
+    const cache =
+      options.cache && this.storage
+        ? await ShardCache.open(
+            this.storage,
+            {
+              key: `${manifest.model.id}@${manifest.model.version}`,
+              shards: manifest.files.flatMap((f) =>
+                f.shards.map((s) => ({ sha256: s.sha256, size: shardCiphertextSize(s) })),
+              ),
+              now: clock.now(),
+            },
+            callbacks.progress,
+            options.persisted,
+          )
+        : undefined;
+    let buffers: Map<string, Uint8Array>;
+    try {
+      buffers = await loadShards(manifest, contentKey, {
         baseUrl: manifestUrl,
-        storage: this.storage,
-        useCache: options.cache,
+        cache,
         concurrency: options.concurrency,
         retry: options.retry,
         ...(signal ? { signal } : {}),
         progress: callbacks.progress,
-      },
-    );
+      });
+    } catch (e) {
+      // Verified shards stay cached for the next attempt (a resumed load fetches only the rest):
+      // let their writes land before the failure is reported.
+      await cache?.settle().catch(() => undefined);
+      throw e;
+    }
     const { license } = await licensed;
     await warm;
     try {
@@ -201,9 +225,11 @@ export class ModelRuntime {
         options.threads,
       );
       callbacks.progress({ status: "session-created", backend: choice.backend, reason: choice.reason });
-      this.loaded = { manifest, license, usage, session, callbacks };
-      await cacheWrites; // overlapped with session creation; a reload right after finds everything
-      license.schedule();
+      // The cache fills in the background: the model is ready before IndexedDB has written it.
+      const cached = cache ? cache.settle() : Promise.resolve(null);
+      cached.catch(() => undefined);
+      this.loaded = { manifest, license, usage, session, callbacks, cached };
+      license.begin();
       void this.flushUsage().catch(() => undefined);
       callbacks.progress({ status: "ready" });
       return {
@@ -240,6 +266,10 @@ export class ModelRuntime {
     const out = await session.run(feeds);
     license.count();
     return applyOutputPolicy(manifest.outputPolicy, out);
+  }
+
+  whenCached(): Promise<CacheReport | null> {
+    return this.model.cached;
   }
 
   renew(): Promise<LicenseState> {

@@ -13,12 +13,12 @@ import type { LoadProgress } from "../src/core/progress.js";
 import { checkShardBytes } from "../src/core/shard-check.js";
 import { openShard } from "../src/core/shard-cipher.js";
 import { type RetryOptions, withRetry } from "./retry.js";
-import type { Storage } from "./storage.js";
+import type { ShardCache } from "./shard-cache.js";
 
 export interface ShardLoadOptions {
   baseUrl: URL;
-  storage: Storage | undefined;
-  useCache: boolean;
+  /** The ciphertext cache, when this load uses one. */
+  cache: ShardCache | undefined;
   concurrency: number;
   retry: RetryOptions;
   signal?: AbortSignal;
@@ -79,47 +79,26 @@ async function download(url: URL, expected: number, o: ShardLoadOptions): Promis
 }
 
 /** Ciphertext of one shard, from the cache when it is there and intact, else from the network. */
-async function ciphertextOf(
-  file: ManifestFile,
-  shard: ManifestShard,
-  o: ShardLoadOptions,
-  state: { cacheOn: boolean; loaded: number; writes: Promise<void>[] },
-) {
-  if (state.cacheOn && o.storage) {
-    const cached = await o.storage.getShard(shard.sha256);
-    if (cached) {
-      try {
-        await checkShardBytes(shard, cached, file.location);
-        return { bytes: cached, fromCache: true };
-      } catch {
-        // A corrupt cached copy is dropped and fetched again.
-        await o.storage.deleteShard(shard.sha256);
-        o.progress({
-          status: "warning",
-          code: "ERR_SHARD_DIGEST_MISMATCH",
-          message: `cached shard ${shard.index} of ${file.location} was corrupt; fetched again`,
-        });
-      }
+async function ciphertextOf(file: ManifestFile, shard: ManifestShard, o: ShardLoadOptions) {
+  const cached = await o.cache?.get(shard.sha256);
+  if (cached) {
+    try {
+      await checkShardBytes(shard, cached, file.location);
+      return { bytes: cached, fromCache: true };
+    } catch {
+      // A corrupt cached copy is dropped and fetched again.
+      await o.cache?.drop(shard.sha256);
+      o.progress({
+        status: "warning",
+        code: "ERR_SHARD_DIGEST_MISMATCH",
+        message: `cached shard ${shard.index} of ${file.location} was corrupt; fetched again`,
+      });
     }
   }
   const bytes = await download(new URL(shardPath(shard), o.baseUrl), shardCiphertextSize(shard), o);
   await checkShardBytes(shard, bytes, file.location);
-  if (state.cacheOn && o.storage) {
-    // Cached in the background: decryption and session creation need not wait for IndexedDB.
-    // Each shard is its own transaction, so an unfinished write leaves no partial entry.
-    const storage = o.storage;
-    state.writes.push(
-      storage.putShard(shard.sha256, bytes).then((stored) => {
-        if (stored || !state.cacheOn) return;
-        state.cacheOn = false;
-        o.progress({
-          status: "warning",
-          code: "ERR_STORAGE_UNAVAILABLE",
-          message: "storage refused a shard (full?); continuing without cache",
-        });
-      }),
-    );
-  }
+  // Cached in the background: decryption and session creation never wait for IndexedDB.
+  o.cache?.put(shard.sha256, bytes);
   return { bytes, fromCache: false };
 }
 
@@ -133,22 +112,22 @@ export async function loadShards(
   manifest: Manifest,
   contentKey: Promise<CryptoKey>,
   o: ShardLoadOptions,
-): Promise<{ buffers: Map<string, Uint8Array>; cacheWrites: Promise<unknown> }> {
+): Promise<Map<string, Uint8Array>> {
   const buffers = new Map(manifest.files.map((f) => [f.location, new Uint8Array(f.size)]));
   const jobs = manifest.files.flatMap((file) => file.shards.map((shard) => ({ file, shard })));
   const total = jobs.reduce((n, j) => n + shardCiphertextSize(j.shard), 0);
-  const state = { cacheOn: o.useCache, loaded: 0, writes: [] as Promise<void>[] };
+  let loaded = 0;
   let decrypted = 0;
   try {
     await mapLimit(jobs, o.concurrency, async ({ file, shard }) => {
-      const { bytes, fromCache } = await ciphertextOf(file, shard, o, state);
-      state.loaded += bytes.length;
+      const { bytes, fromCache } = await ciphertextOf(file, shard, o);
+      loaded += bytes.length;
       o.progress({
         status: "shard-downloaded",
         location: file.location,
         index: shard.index,
         bytes: bytes.length,
-        loadedBytes: state.loaded,
+        loadedBytes: loaded,
         totalBytes: total,
         fromCache,
       });
@@ -176,5 +155,5 @@ export async function loadShards(
     for (const b of buffers.values()) b.fill(0);
     throw e;
   }
-  return { buffers, cacheWrites: Promise.all(state.writes) };
+  return buffers;
 }

@@ -1,5 +1,5 @@
 /**
- * The runtime's IndexedDB (schema version 1, `idb`). Holds ciphertext shards, signed manifests,
+ * The runtime's IndexedDB (schema version 2, `idb`). Holds ciphertext shards, signed manifests,
  * license tokens, device keys (non-extractable CryptoKeys), rollback and clock state, and the
  * usage outbox. Never plaintext model bytes. Each put is its own transaction, so a failure
  * (storage full, eviction) never leaves half an entry.
@@ -8,7 +8,7 @@ import { type DBSchema, type IDBPDatabase, wrap } from "idb";
 import type { EcJwk } from "../src/core/jwk.js";
 
 export const DB_NAME = "modelvault";
-export const DB_VERSION = 1;
+export const DB_VERSION = 2;
 
 export interface DeviceRecord {
   origin: string;
@@ -46,10 +46,25 @@ interface Schema extends DBSchema {
   // The signed token only: the keys that verify it offline are pinned by the app, never stored
   // here where anyone with the profile could plant their own (older records may still carry a
   // `jwks` member; it is ignored).
-  licenses: { key: string; value: { key: string; token: string; receivedAt: number } };
+  licenses: {
+    key: string;
+    // `used`: the allowance spent under it, for a warm start that reuses it.
+    value: { key: string; token: string; receivedAt: number; used?: number };
+  };
   state: { key: string; value: { key: string; value: unknown } };
   usage: { key: string; value: UsageState };
   outbox: { key: [string, number]; value: OutboxEntry };
+  models: { key: string; value: CachedModel };
+}
+
+/** A model whose ciphertext is cached: what eviction needs to know about it. */
+export interface CachedModel {
+  /** `<model id>@<version>`. */
+  key: string;
+  shards: string[];
+  bytes: number;
+  /** Trusted-clock seconds of its last load: least recently used goes first. */
+  lastUsed: number;
 }
 
 export type RuntimeDb = IDBPDatabase<Schema>;
@@ -74,6 +89,9 @@ export async function openStorage(
         db.createObjectStore("usage", { keyPath: "jkt" });
         db.createObjectStore("outbox", { keyPath: ["jkt", "seq"] });
       }
+      // Version 2: which cached shards belong to which model, for least-recently-used eviction.
+      // Shards cached under version 1 have no owner: the first eviction pass may drop them.
+      if (event.oldVersion < 2) db.createObjectStore("models", { keyPath: "key" });
     };
     const db = (await wrap(request)) as unknown as RuntimeDb;
     return new Storage(db);

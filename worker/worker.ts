@@ -46,6 +46,7 @@ const api: WorkerApi = {
   license: async () => runtime.licenseState(),
   renew: () => runtime.renew(),
   flushUsage: () => runtime.flushUsage(),
+  whenCached: () => runtime.whenCached(),
   dispose: () => runtime.dispose(),
 };
 

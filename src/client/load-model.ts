@@ -35,6 +35,10 @@ export async function loadModel(manifestUrl: string, options: LoadModelOptions):
   const publisherKeys = options.publisherKeys.map((k) => checkEcJwk(k, false, "publisher key"));
   const licenseKeys = options.licenseKeys?.map((k) => checkEcJwk(k, false, "license key", "sig"));
   installErrorTransfer();
+  // persist() exists only on the page (not in workers); asked before the worker plans its cache.
+  const persisted = options.persistentStorage
+    ? await globalThis.navigator?.storage?.persist?.().catch(() => false)
+    : undefined;
   const worker = startWorker(options.workerUrl);
   const api = Comlink.wrap<WorkerApi>(worker);
   let model: SecureModel | undefined;
@@ -63,6 +67,7 @@ export async function loadModel(manifestUrl: string, options: LoadModelOptions):
         concurrency: options.concurrency ?? 4,
         wasmPaths: options.wasmPaths ?? "/ort/",
         ...(options.threads !== undefined ? { threads: options.threads } : {}),
+        ...(persisted !== undefined ? { persisted } : {}),
         wallClock: Math.floor(Date.now() / 1000),
       },
       callbacks,

@@ -31,6 +31,12 @@ export interface LoadModelOptions {
   onProgress?: (event: LoadProgress) => void;
   /** Keep ciphertext shards and the signed manifest in IndexedDB for reloads and offline starts (default true). */
   cache?: boolean;
+  /**
+   * Ask the browser to keep this origin's storage (`navigator.storage.persist()`) so the cache
+   * is not evicted under storage pressure (default false: browsers may prompt or decide by
+   * engagement). The answer is reported in the `storage` progress event.
+   */
+  persistentStorage?: boolean;
   /** When the license server is unreachable, run from cache within the license's offline allowance (default true). */
   allowOffline?: boolean;
   /** Cancels the load. */

@@ -2,6 +2,7 @@ import { Comlink } from "../core/comlink-glue.js";
 import { ModelVaultError } from "../core/errors.js";
 import type { TensorInfo } from "../core/manifest.js";
 import type {
+  CacheReport,
   LicenseState,
   LoadResult,
   PlainTensor,
@@ -162,6 +163,16 @@ export class SecureModel extends EventTarget {
   /** Sends pending usage reports now; resolves with how many the server acknowledged and how many wait. */
   flushUsage(): Promise<{ sent: number; pending: number }> {
     return this.api.flushUsage();
+  }
+
+  /**
+   * Settles when the load's cache writes have: the model is ready before IndexedDB has written
+   * its ciphertext, so an app that wants an offline-ready copy (or a reload with no download)
+   * waits for this. Null when the load used no cache.
+   */
+  whenCached(): Promise<CacheReport | null> {
+    if (this.disposed) throw new ModelVaultError("ERR_DISPOSED");
+    return this.api.whenCached();
   }
 
   /** Stops timers, flushes usage, releases the session and key, ends the worker. Idempotent. */

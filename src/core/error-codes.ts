@@ -219,6 +219,14 @@ export const ERROR_CODES = {
   },
   ERR_DISPOSED: { status: 410, text: "The model was disposed; load it again." },
   ERR_SESSION_FAILED: { status: 500, text: "onnxruntime-web could not create the session or run the model." },
+  ERR_CACHE_SKIPPED: {
+    status: 507,
+    text: "A warning, not a failure: the model's ciphertext does not fit the origin's storage quota even after evicting other models (or the browser refused a write), so this load runs uncached and leaves nothing of it in the cache.",
+  },
+  ERR_CACHE_EVICTED: {
+    status: 507,
+    text: "A warning: another cached model, the least recently used, was removed from the cache to make room for this one (never the model being loaded).",
+  },
   ERR_RUNTIME_ASSET_MISSING: {
     status: 404,
     text: "An onnxruntime-web runtime file is not served at `wasmPaths` (missing, or answered with an HTML page); data.url names it. Checked before a license is requested.",

@@ -31,6 +31,16 @@ export type LoadProgress =
   | { status: "shard-verified"; location: string; index: number }
   | { status: "shard-decrypted"; location: string; index: number; decryptedBytes: number; totalBytes: number }
   | { status: "session-created"; backend: "webgpu" | "wasm"; reason: string }
+  | {
+      status: "storage";
+      /** The origin's storage use and quota, bytes, from `navigator.storage.estimate()`. */
+      usage: number;
+      quota: number;
+      /** Ciphertext bytes this model still needs in the cache. */
+      needed: number;
+      /** Whether the origin's storage is persistent, when the app asked for it (`persistentStorage`). */
+      persisted?: boolean;
+    }
   | { status: "ready" }
   | { status: "warning"; code: string; message: string };
 

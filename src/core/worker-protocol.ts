@@ -54,6 +54,8 @@ export interface RuntimeLoadOptions {
   threads?: number;
   /** The page's wall clock at load, seconds (the worker then advances it monotonically). */
   wallClock: number;
+  /** The page asked for persistent storage (`persistentStorage`): what the browser answered. */
+  persisted?: boolean;
   /** Renew when this fraction of the license lifetime has passed (default 0.75). */
   renewAt?: number;
 }
@@ -104,6 +106,17 @@ export interface LoadResult {
   license: LicenseState;
 }
 
+/** What a load's background cache writes came to (`SecureModel.whenCached()`). */
+export interface CacheReport {
+  /** True when every shard of the model is in the cache: a reload needs no download. */
+  complete: boolean;
+  /** Shards this load wrote, and their bytes. */
+  stored: number;
+  bytes: number;
+  /** Why caching was skipped or stopped, when it was. */
+  skipped?: string;
+}
+
 /** The worker's API, as exposed over comlink. */
 export interface WorkerApi {
   load(options: RuntimeLoadOptions, callbacks: RuntimeCallbacks): Promise<LoadResult>;
@@ -111,5 +124,7 @@ export interface WorkerApi {
   license(): Promise<LicenseState>;
   renew(): Promise<LicenseState>;
   flushUsage(): Promise<{ sent: number; pending: number }>;
+  /** Settles when the load's cache writes have; null when the load used no cache. */
+  whenCached(): Promise<CacheReport | null>;
   dispose(): Promise<void>;
 }

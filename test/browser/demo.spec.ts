@@ -70,6 +70,7 @@ test("the demo, as npm start runs it: draw, license, renewal, usage, offline, ta
   await shot(page, "renewed");
 
   // Offline (license server and model files unreachable): reload works from cache.
+  await expect(page.locator("#log")).toContainText("cached for offline use");
   await Promise.all([page.waitForEvent("load"), page.locator("#offline").click()]);
   await ready(page);
   await expect(page.locator("#license-id")).toContainText("(offline)");
@@ -132,6 +133,7 @@ test("after one visit, the demo starts with the browser itself offline", async (
   // The service worker takes over on the first visit; this reload is served through it.
   await page.reload();
   await ready(page);
+  await expect(page.locator("#log")).toContainText("cached for offline use");
   await context.setOffline(true);
   try {
     await page.reload();

@@ -31,6 +31,7 @@ function load(page: Page, token: string, over: Record<string, unknown> = {}) {
           retry: { attempts: 1, baseDelayMs: 10 },
           ...over,
         });
+        await w.model.whenCached(); // offline restarts below need the whole model cached
         return { ok: true, code: "", license: w.model.license, backend: w.model.backend as string };
       } catch (e) {
         return { ok: false, code: (e as { code?: string }).code ?? String(e), license: null, backend: "" };

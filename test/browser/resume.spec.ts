@@ -34,6 +34,7 @@ async function load(page: Page, manifest: string, token: string) {
           retry: { attempts: 2, baseDelayMs: 50 },
         });
         const out = await model.run({ x: { data: new Float32Array(input), dims: [1, rows] } });
+        await model.whenCached();
         await model.dispose();
         return { ok: true, y: Array.from(out.y.data as Float32Array) };
       } catch (e) {

@@ -34,6 +34,7 @@ async function load(page: Page, token: string, over: Record<string, unknown> = {
           onProgress: (p: { status: string }) => progress.push(p.status),
           ...over,
         });
+        await w.model.whenCached();
         return { ok: true, progress, backend: w.model.backend, license: w.model.license };
       } catch (e) {
         return { ok: false, code: (e as { code?: string }).code ?? String(e), progress };

@@ -84,6 +84,7 @@ export async function loadRuntime(
     event: (e) => events.push(e),
     credential: typeof credential === "string" ? async () => credential : credential,
   });
+  await runtime.whenCached(); // the cache fills after the load: tests that reload want it full
   return { runtime, progress, events, idb };
 }
 
