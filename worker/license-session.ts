@@ -60,10 +60,7 @@ export class LicenseSession {
   /** Set while renewals fail: the offline allowance then applies online too. */
   private renewalFailing = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
-  private persistTimer: ReturnType<typeof setTimeout> | undefined;
   private disposed = false;
-  /** Started from the cached license without asking the server (a warm start). */
-  private reused = false;
 
   private constructor(
     private readonly d: SessionDeps,
@@ -73,15 +70,6 @@ export class LicenseSession {
 
   /** Gets a license from the server, or falls back to the cached one when the server is unreachable. */
   static async start(d: SessionDeps, signal?: AbortSignal): Promise<LicenseSession> {
-    // A warm start reuses the cached license while it is before its renewal point: the key
-    // unwraps at once and no license round trip stands before the session.
-    const reused = await reusableClaims(d, signal).catch(() => undefined);
-    if (reused) {
-      const session = new LicenseSession(d, reused.claims, false);
-      session.used = reused.used;
-      session.reused = true;
-      return session;
-    }
     try {
       const issued = await requestCovering(d, signal);
       await adopt(d, issued);
@@ -143,22 +131,11 @@ export class LicenseSession {
   count(): void {
     this.used++;
     this.d.usage.count(this.claims.jti);
-    // The allowance spent is kept with the cached license (within a second, off the run path),
-    // so a reload that reuses the license does not start it again from zero.
-    this.persistTimer ??= setTimeout(() => {
-      this.persistTimer = undefined;
-      void recordUse(this.d, this.claims.jti, this.used);
-    }, 1000);
   }
 
-  /**
-   * Starts the renewal cycle once the model is ready. After a warm start that reused the cached
-   * license, the server is asked at once, in the background: a revocation is learned one round
-   * trip after the load instead of at the renewal point, and the allowance is refreshed.
-   */
+  /** Starts the renewal cycle once the model is ready. */
   begin(): void {
-    if (this.reused) void this.renew().catch(() => undefined);
-    else this.schedule();
+    this.schedule();
   }
 
   private schedule(): void {
@@ -216,10 +193,6 @@ export class LicenseSession {
   dispose(): void {
     this.disposed = true;
     clearTimeout(this.timer);
-    if (this.persistTimer) {
-      clearTimeout(this.persistTimer);
-      void recordUse(this.d, this.claims.jti, this.used);
-    }
   }
 }
 
@@ -243,44 +216,6 @@ async function adopt(d: SessionDeps, issued: IssuedLicense): Promise<void> {
   await d.storage?.db
     .put("licenses", { key: d.cacheKey, token: issued.token, receivedAt: d.clock.now() })
     .catch(() => undefined);
-}
-
-/** Keeps the allowance spent under `jti` with the cached license. */
-async function recordUse(d: SessionDeps, jti: string, used: number): Promise<void> {
-  const db = d.storage?.db;
-  const cached = await db?.get("licenses", d.cacheKey).catch(() => undefined);
-  if (!db || !cached || decodeJwt(cached.token).jti !== jti) return;
-  await db.put("licenses", { ...cached, used }).catch(() => undefined);
-}
-
-/**
- * The cached license for a warm start, when it is still before its renewal point: verified
- * under the pinned license keys, else under the server's JWKS fetched now (never keys stored
- * in the profile, which anyone with the profile could plant), bound to this device, model and
- * manifest, with the allowance it has spent.
- */
-async function reusableClaims(
-  d: SessionDeps,
-  signal?: AbortSignal,
-): Promise<{ claims: LicenseClaims; used: number } | undefined> {
-  const cached = await d.storage?.db.get("licenses", d.cacheKey).catch(() => undefined);
-  if (!cached) return undefined;
-  const { iat = 0, exp = 0 } = decodeJwt(cached.token);
-  const now = d.clock.now();
-  if (now >= iat + Math.max(1, Math.floor((exp - iat) * d.renewAt))) return undefined;
-  const claims = await verifyLicenseToken(cached.token, {
-    jwks: d.pinned ?? (await d.client.jwks(signal)),
-    issuer: d.issuer,
-    deviceJkt: d.device.jkt,
-    currentDate: new Date(now * 1000),
-  });
-  if (
-    claims.mdl.id !== d.model.id ||
-    claims.mdl.version !== d.model.version ||
-    claims.mdl.digest !== d.digest
-  )
-    return undefined;
-  return { claims, used: cached.used ?? 0 };
 }
 
 /**

@@ -19,7 +19,7 @@ import { loadManifest } from "./manifest-source.js";
 import { chooseBackend, OrtSession, warmUp } from "./ort-session.js";
 import { checkRuntimeAssets } from "./runtime-assets.js";
 import { secureUrl } from "./secure-url.js";
-import { ShardCache } from "./shard-cache.js";
+import { browserStorageEstimate, type EstimateStorage, ShardCache } from "./shard-cache.js";
 import { loadShards } from "./shard-loader.js";
 import { type DeviceRecord, openStorage, type Storage } from "./storage.js";
 import { TrustedClock } from "./trusted-clock.js";
@@ -68,7 +68,10 @@ export class ModelRuntime {
   private disposed = false;
   private readonly memoryDevices = new Map<string, DeviceRecord>();
 
-  constructor(private readonly idb: IDBFactory | undefined = globalThis.indexedDB) {}
+  constructor(
+    private readonly idb: IDBFactory | undefined = globalThis.indexedDB,
+    private readonly estimateStorage: EstimateStorage = browserStorageEstimate,
+  ) {}
 
   private check(): void {
     if (this.disposed) throw new ModelVaultError("ERR_DISPOSED");
@@ -194,6 +197,7 @@ export class ModelRuntime {
             },
             callbacks.progress,
             options.persisted,
+            this.estimateStorage,
           )
         : undefined;
     let buffers: Map<string, Uint8Array>;

@@ -10,14 +10,17 @@ import type { LoadProgress } from "../src/core/progress.js";
 import type { CacheReport } from "../src/core/worker-protocol.js";
 import type { CachedModel, Storage } from "./storage.js";
 
-interface Estimate {
+export interface StorageEstimateOf {
   usage: number;
   quota: number;
 }
 
+/** What the origin uses and may use; undefined where the browser does not say. */
+export type EstimateStorage = () => Promise<StorageEstimateOf | undefined>;
+
 const MiB = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
 
-async function estimate(): Promise<Estimate | undefined> {
+export async function browserStorageEstimate(): Promise<StorageEstimateOf | undefined> {
   const storage = (globalThis.navigator as { storage?: StorageManager } | undefined)?.storage;
   const e = await storage?.estimate?.().catch(() => undefined);
   return e?.quota !== undefined ? { usage: e.usage ?? 0, quota: e.quota } : undefined;
@@ -46,6 +49,7 @@ export class ShardCache {
     model: { key: string; shards: { sha256: string; size: number }[]; now: number },
     progress: (p: LoadProgress) => void,
     persisted: boolean | undefined,
+    estimate: EstimateStorage = browserStorageEstimate,
   ): Promise<ShardCache> {
     const keys = new Set((await storage.db.getAllKeys("shards").catch(() => [])).map(String));
     const present = new Set(model.shards.filter((s) => keys.has(s.sha256)).map((s) => s.sha256));

@@ -48,8 +48,7 @@ interface Schema extends DBSchema {
   // `jwks` member; it is ignored).
   licenses: {
     key: string;
-    // `used`: the allowance spent under it, for a warm start that reuses it.
-    value: { key: string; token: string; receivedAt: number; used?: number };
+    value: { key: string; token: string; receivedAt: number };
   };
   state: { key: string; value: { key: string; value: unknown } };
   usage: { key: string; value: UsageState };

@@ -17,25 +17,23 @@ export function browserEnv(): BrowserEnv {
 }
 
 /** Creates a client principal with an entitlement; returns its API key. */
-export async function newClient(
-  env: BrowserEnv,
-  grant: Record<string, unknown> = {},
-): Promise<{ id: string; token: string; entitlement: string }> {
-  const call = async (token: string, path: string, body?: unknown) => {
-    const r = await fetch(`${env.licenseServer}${path}`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-      ...(body ? { body: JSON.stringify(body) } : {}),
-    });
-    return (await r.json()) as Record<string, string>;
-  };
-  const p = await call(env.admin, "/v1/admin/principals", {
-    name: `client-${Math.random()}`,
-    roles: ["client"],
+async function call(token: string, url: string, body?: unknown) {
+  const r = await fetch(url, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    ...(body ? { body: JSON.stringify(body) } : {}),
   });
-  const key = await call(env.admin, `/v1/admin/principals/${p.id}/api-keys`);
-  const e = await call(env.licensor.token, "/v1/entitlements", {
-    principalId: p.id,
+  return (await r.json()) as Record<string, string>;
+}
+
+/** Entitles a principal to a model (digits unless `grant` says otherwise); returns the entitlement id. */
+export async function entitle(
+  env: BrowserEnv,
+  principalId: string,
+  grant: Record<string, unknown> = {},
+): Promise<string> {
+  const e = await call(env.licensor.token, `${env.licenseServer}/v1/entitlements`, {
+    principalId,
     modelId: "digits",
     scopes: ["infer", "offline"],
     quota: 100_000,
@@ -47,5 +45,18 @@ export async function newClient(
     expiresAt: Math.floor(Date.now() / 1000) + 30 * 86400,
     ...grant,
   });
-  return { id: p.id as string, token: key.token as string, entitlement: e.id as string };
+  return e.id as string;
+}
+
+export async function newClient(
+  env: BrowserEnv,
+  grant: Record<string, unknown> = {},
+): Promise<{ id: string; token: string; entitlement: string }> {
+  const p = await call(env.admin, `${env.licenseServer}/v1/admin/principals`, {
+    name: `client-${Math.random()}`,
+    roles: ["client"],
+  });
+  const key = await call(env.admin, `${env.licenseServer}/v1/admin/principals/${p.id}/api-keys`);
+  const entitlement = await entitle(env, p.id as string, grant);
+  return { id: p.id as string, token: key.token as string, entitlement };
 }

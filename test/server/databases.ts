@@ -16,11 +16,22 @@ export async function freshPostgres(): Promise<DatabaseConfig> {
   await admin.end();
   const url = new URL(PG_URL);
   url.pathname = `/${name}`;
+  // Best effort: a test's own servers may still be closing their pools; a database left behind
+  // is reported, never a reason to fail the test that used it.
   cleanup(async () => {
-    const c = new pg.Client({ connectionString: PG_URL });
-    await c.connect();
-    await c.query(`drop database if exists ${name} with (force)`);
-    await c.end();
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const c = new pg.Client({ connectionString: PG_URL });
+      try {
+        await c.connect();
+        await c.query(`drop database if exists ${name} with (force)`);
+        return;
+      } catch (e) {
+        if (attempt === 2) console.warn(`could not drop test database ${name}: ${(e as Error).message}`);
+        await new Promise((r) => setTimeout(r, 500));
+      } finally {
+        await c.end().catch(() => undefined);
+      }
+    }
   });
   return { kind: "postgres", url: url.toString(), poolSize: 20 };
 }

@@ -3,7 +3,7 @@ import { cp, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { IDBFactory } from "fake-indexeddb";
 import * as ort from "onnxruntime-web";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadDigits } from "../../models/digits/dataset.js";
 import type { LoadProgress } from "../../src/core/progress.js";
 import type { RuntimeEvent, RuntimeLoadOptions } from "../../src/core/worker-protocol.js";
@@ -140,37 +140,6 @@ describe("worker runtime (Node, real server, fake-indexeddb)", () => {
     ];
     for (const [name, feeds] of cases)
       expect(await codeOf(runtime.run(feeds)), name).toBe("ERR_INPUT_INVALID");
-  });
-
-  it("a warm start reuses the cached license: decrypts before any license request, keeps the allowance spent, and renews in the background", async () => {
-    const first = await load();
-    const x = { pixels: { type: "float32", data: new Float32Array(784), dims: [1, 784] } };
-    for (let i = 0; i < 3; i++) await first.runtime.run(x);
-    const before = first.runtime.licenseState();
-    await first.runtime.dispose(); // keeps the allowance spent with the cached license
-    const issued = async () =>
-      Number(
-        (
-          await h.server.ctx.db.kysely
-            .selectFrom("licenses")
-            .select(({ fn }) => fn.countAll().as("n"))
-            .executeTakeFirstOrThrow()
-        ).n,
-      );
-    const count = await issued();
-    const second = await load({}, first.idb);
-    const granted = second.progress.find((p) => p.status === "license-granted");
-    expect(granted?.status === "license-granted" && granted.licenseId).toBe(before.licenseId);
-    expect(second.progress.findIndex((p) => p.status === "license-granted")).toBeLessThan(
-      second.progress.findIndex((p) => p.status === "shard-decrypted"),
-    );
-    // The renewal asked for at once arrives after the load, off its critical path.
-    await vi.waitFor(() => expect(second.events.some((e) => e.type === "license-renewed")).toBe(true));
-    expect(await issued()).toBe(count + 1);
-    expect(second.runtime.licenseState().licenseId).not.toBe(before.licenseId);
-    // Until it arrived, the reused license counted the runs spent under it before the reload.
-    expect(before.used).toBe(3);
-    expect(second.result.license).toMatchObject({ licenseId: before.licenseId, used: 3 });
   });
 
   it("a reload comes from the cache (no shard download); a corrupt cached shard is fetched again", async () => {

@@ -7,6 +7,7 @@ import type { EcJwk } from "../../src/core/jwk.js";
 import type { LoadProgress } from "../../src/core/progress.js";
 import type { RuntimeEvent, RuntimeLoadOptions } from "../../src/core/worker-protocol.js";
 import { ModelRuntime } from "../../worker/runtime.js";
+import type { EstimateStorage } from "../../worker/shard-cache.js";
 import { tempDir } from "../fixtures.js";
 import { type StaticServer, startStaticServer } from "../helpers/static-server.js";
 import { type Harness, registerDigits } from "../server/harness.js";
@@ -74,10 +75,11 @@ export async function loadRuntime(
   options: RuntimeLoadOptions,
   credential: string | (() => Promise<string>),
   idb = new IDBFactory(),
+  estimateStorage?: EstimateStorage,
 ): Promise<Loaded> {
   const progress: LoadProgress[] = [];
   const events: RuntimeEvent[] = [];
-  const runtime = new ModelRuntime(idb);
+  const runtime = new ModelRuntime(idb, estimateStorage);
   runtimes.push(runtime);
   await runtime.load(options, {
     progress: (p) => progress.push(p),
