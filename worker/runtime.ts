@@ -12,11 +12,12 @@ import type {
   RuntimeCallbacks,
   RuntimeLoadOptions,
 } from "../src/core/worker-protocol.js";
+import { createCheckedSession } from "./backend-check.js";
 import { deviceKeys } from "./device-keys.js";
 import { LicenseClient } from "./license-client.js";
 import { LicenseSession } from "./license-session.js";
 import { loadManifest } from "./manifest-source.js";
-import { chooseBackend, OrtSession, warmUp } from "./ort-session.js";
+import { chooseBackend, type OrtSession, warmUp } from "./ort-session.js";
 import { checkRuntimeAssets } from "./runtime-assets.js";
 import { secureUrl } from "./secure-url.js";
 import { browserStorageEstimate, type EstimateStorage, ShardCache } from "./shard-cache.js";
@@ -221,14 +222,18 @@ export class ModelRuntime {
     try {
       this.check();
       const [graph, ...external] = manifest.files;
-      const session = await OrtSession.create(
-        buffers.get(graph?.location ?? "") as Uint8Array,
-        external.map((f) => ({ path: f.location, data: buffers.get(f.location) as Uint8Array })),
+      const { session, choice: backend } = await createCheckedSession({
+        graph: buffers.get(graph?.location ?? "") as Uint8Array,
+        external: external.map((f) => ({ path: f.location, data: buffers.get(f.location) as Uint8Array })),
         choice,
-        options.wasmPaths,
-        options.threads,
-      );
-      callbacks.progress({ status: "session-created", backend: choice.backend, reason: choice.reason });
+        preference: options.backend,
+        wasmPaths: options.wasmPaths,
+        threads: options.threads,
+        signature: manifest.signature.inputs,
+        storage: this.storage,
+        memo: `${trusted.digest}|${license.state().deviceJkt}`,
+      });
+      callbacks.progress({ status: "session-created", backend: backend.backend, reason: backend.reason });
       // The cache fills in the background: the model is ready before IndexedDB has written it.
       const cached = cache ? cache.settle() : Promise.resolve(null);
       cached.catch(() => undefined);
@@ -242,8 +247,8 @@ export class ModelRuntime {
         publisherKid: trusted.publisherKid,
         inputs: manifest.signature.inputs,
         outputs: manifest.signature.outputs,
-        backend: choice.backend,
-        backendReason: choice.reason,
+        backend: backend.backend,
+        backendReason: backend.reason,
         license: license.state(),
       };
     } finally {

@@ -7,6 +7,7 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createServer } from "vite";
+import { writePoolCeilModel } from "../../models/pool-ceil.js";
 import { writeSyntheticModel } from "../../models/synthetic.js";
 import { apiCall, createPrincipal, packAndRegister, tamperedCopy } from "../../scripts/provision.js";
 import { generateKeyPairJwk } from "../../src/pack/keygen.js";
@@ -56,6 +57,10 @@ await writeSyntheticModel(join(out, "ext-plain", "ext.onnx"), {
   externalFiles: 3,
 });
 await register(join(out, "ext-plain", "ext.onnx"), "ext", 1, "ext-v1", 256 * 1024);
+// A model WebGPU loads but cannot run (MaxPool with ceil_mode): the backend trial run's case.
+await mkdir(join(out, "pool-plain"), { recursive: true });
+await writePoolCeilModel(join(out, "pool-plain", "pool.onnx"));
+await register(join(out, "pool-plain", "pool.onnx"), "pool", 1, "pool-v1");
 // The same network under another id, with a signed output policy: top-1, rounded to integers.
 await packAndRegister(call, {
   publisherToken: publisher.token,

@@ -1,0 +1,93 @@
+/**
+ * A backend that works, not just one that loads. onnxruntime-web's WebGPU backend creates
+ * sessions for some models it then cannot run (MaxPool with ceil_mode, for one), so a WebGPU
+ * session is tried once on inputs made from the manifest's signature while the plaintext is
+ * still here; when that fails and the app let the runtime choose, the model is loaded on WASM
+ * instead and `backendReason` says why. The outcome is remembered per model digest and device,
+ * so only a model's first load on a device pays for the trial run.
+ */
+import { ModelVaultError } from "../src/core/errors.js";
+import type { TensorInfo } from "../src/core/manifest.js";
+import type { BackendChoice } from "../src/core/progress.js";
+import type { Backend, PlainTensor } from "../src/core/worker-protocol.js";
+import { OrtSession } from "./ort-session.js";
+import type { Storage } from "./storage.js";
+
+type Remembered = { ok: true } | { ok: false; reason: string };
+
+const ZEROS: Record<string, (n: number) => ArrayBufferView> = {
+  float32: (n) => new Float32Array(n),
+  float64: (n) => new Float64Array(n),
+  float16: (n) => new Uint16Array(n),
+  int8: (n) => new Int8Array(n),
+  uint8: (n) => new Uint8Array(n),
+  bool: (n) => new Uint8Array(n),
+  int16: (n) => new Int16Array(n),
+  uint16: (n) => new Uint16Array(n),
+  int32: (n) => new Int32Array(n),
+  uint32: (n) => new Uint32Array(n),
+  int64: (n) => new BigInt64Array(n),
+  uint64: (n) => new BigUint64Array(n),
+};
+
+/** Zero inputs shaped by the signature (symbolic dims as 1); undefined when a type has no zero here. */
+export function trialFeeds(signature: TensorInfo[]): Record<string, PlainTensor> | undefined {
+  const feeds: Record<string, PlainTensor> = {};
+  for (const info of signature) {
+    const zeros = ZEROS[info.type];
+    if (!zeros) return undefined;
+    const dims = info.shape.map((d) => (typeof d === "number" ? d : 1));
+    feeds[info.name] = { type: info.type, data: zeros(dims.reduce((a, b) => a * b, 1)), dims };
+  }
+  return feeds;
+}
+
+export interface CheckedSessionInput {
+  graph: Uint8Array;
+  external: { path: string; data: Uint8Array }[];
+  choice: BackendChoice;
+  preference: Backend;
+  wasmPaths: string | undefined;
+  threads: number | undefined;
+  signature: TensorInfo[];
+  storage: Storage | undefined;
+  /** Model digest and device: what the remembered outcome is keyed on. */
+  memo: string;
+}
+
+/** Creates the session on the chosen backend, falling back from a WebGPU session that cannot run. */
+export async function createCheckedSession(
+  i: CheckedSessionInput,
+): Promise<{ session: OrtSession; choice: BackendChoice }> {
+  const create = (choice: BackendChoice) =>
+    OrtSession.create(i.graph, i.external, choice, i.wasmPaths, i.threads);
+  if (i.choice.backend !== "webgpu") return { session: await create(i.choice), choice: i.choice };
+  const key = `backend-check|${i.memo}`;
+  const remembered = await i.storage?.getState<Remembered>(key).catch(() => undefined);
+  const wasm = (reason: string): BackendChoice => ({ backend: "wasm", reason });
+  if (remembered && !remembered.ok && i.preference === "auto") {
+    const choice = wasm(
+      `WebGPU failed this model's trial run on an earlier load (${remembered.reason}); WASM instead`,
+    );
+    return { session: await create(choice), choice };
+  }
+  const session = await create(i.choice);
+  const feeds = remembered?.ok ? undefined : trialFeeds(i.signature);
+  if (!feeds) return { session, choice: i.choice };
+  try {
+    await session.run(feeds);
+  } catch (e) {
+    await session.release();
+    const reason = (e as Error).message.replace(/^run failed: /, "");
+    await i.storage?.setState(key, { ok: false, reason } satisfies Remembered).catch(() => undefined);
+    if (i.preference === "webgpu")
+      throw new ModelVaultError(
+        "ERR_SESSION_FAILED",
+        `WebGPU was requested, but the model cannot run on it: ${reason}`,
+      );
+    const choice = wasm(`WebGPU loaded the model but failed its trial run (${reason}); WASM instead`);
+    return { session: await create(choice), choice };
+  }
+  await i.storage?.setState(key, { ok: true } satisfies Remembered).catch(() => undefined);
+  return { session, choice: i.choice };
+}
