@@ -9,7 +9,9 @@
  * Per round and side: a fresh on-disk profile (launchPersistentContext) for the cold load and
  * per-run latency, then a reload in that profile for the warm load, asserted to have come from
  * the cache (plain: Resource Timing transferSize 0; secure: no shard from the network). Peak
- * renderer memory (VmHWM: page + workers) after the cold load and the runs. Network profiles:
+ * renderer memory (VmHWM: page + workers) after the cold load and the runs. Per-run latency is
+ * timed from the page on both sides: one message to the worker and back per run, inputs and
+ * outputs transferred. Network profiles:
  * loopback, and 100 Mbit/s with 20 ms RTT through CDP. Rounds interleave the sides and
  * alternate which goes first; medians and ratios are printed, with the load average and a
  * warning where rounds spread more than 20%.
