@@ -1,6 +1,6 @@
 import { fromBase64Url } from "../src/core/bytes.js";
 import { mapLimit } from "../src/core/concurrency.js";
-import { ModelVaultError } from "../src/core/errors.js";
+import { isModelVaultError, ModelVaultError } from "../src/core/errors.js";
 import {
   type Manifest,
   type ManifestFile,
@@ -78,28 +78,52 @@ async function download(url: URL, expected: number, o: ShardLoadOptions): Promis
   return received === expected ? buffer : buffer.subarray(0, received);
 }
 
-/** Ciphertext of one shard, from the cache when it is there and intact, else from the network. */
-async function ciphertextOf(file: ManifestFile, shard: ManifestShard, o: ShardLoadOptions) {
-  const cached = await o.cache?.get(shard.sha256);
-  if (cached) {
-    try {
-      await checkShardBytes(shard, cached, file.location);
-      return { bytes: cached, fromCache: true };
-    } catch {
-      // A corrupt cached copy is dropped and fetched again.
-      await o.cache?.drop(shard.sha256);
-      o.progress({
-        status: "warning",
-        code: "ERR_SHARD_DIGEST_MISMATCH",
-        message: `cached shard ${shard.index} of ${file.location} was corrupt; fetched again`,
-      });
-    }
-  }
+/** Ciphertext of one shard from the network, checked against the manifest's digest, then cached. */
+async function fetchVerified(file: ManifestFile, shard: ManifestShard, o: ShardLoadOptions) {
   const bytes = await download(new URL(shardPath(shard), o.baseUrl), shardCiphertextSize(shard), o);
   await checkShardBytes(shard, bytes, file.location);
   // Cached in the background: decryption and session creation never wait for IndexedDB.
   o.cache?.put(shard.sha256, bytes);
-  return { bytes, fromCache: false };
+  return bytes;
+}
+
+/**
+ * Ciphertext and plaintext of one shard. A cached shard is not hashed again: it was hashed
+ * before it was cached, and whoever alters it since cannot forge its AES-GCM tag without the
+ * content key (docs/FORMAT.md, "Integrity of cached shards"). One that fails to decrypt is
+ * dropped and fetched again.
+ */
+async function openOne(
+  manifest: Manifest,
+  file: ManifestFile,
+  shard: ManifestShard,
+  contentKey: Promise<CryptoKey>,
+  o: ShardLoadOptions,
+  downloaded: (bytes: number, fromCache: boolean) => void,
+): Promise<Uint8Array> {
+  const open = async (bytes: Uint8Array) =>
+    openShard(await contentKey, fromBase64Url(shard.iv), bytes, shardContext(manifest, file, shard.index));
+  const cached = await o.cache?.get(shard.sha256);
+  if (cached && cached.length === shardCiphertextSize(shard)) {
+    downloaded(cached.length, true);
+    try {
+      return await open(cached);
+    } catch (e) {
+      if (!isModelVaultError(e, "ERR_SHARD_DECRYPT_FAILED")) throw e;
+      await o.cache?.drop(shard.sha256);
+      o.progress({
+        status: "warning",
+        code: "ERR_SHARD_DECRYPT_FAILED",
+        message: `cached shard ${shard.index} of ${file.location} was corrupt; fetched again`,
+      });
+    }
+  } else if (cached) {
+    await o.cache?.drop(shard.sha256);
+  }
+  const bytes = await fetchVerified(file, shard, o);
+  downloaded(bytes.length, false);
+  // Downloads start before the license arrives; decryption waits for its key.
+  return open(bytes);
 }
 
 /**
@@ -120,25 +144,19 @@ export async function loadShards(
   let decrypted = 0;
   try {
     await mapLimit(jobs, o.concurrency, async ({ file, shard }) => {
-      const { bytes, fromCache } = await ciphertextOf(file, shard, o);
-      loaded += bytes.length;
-      o.progress({
-        status: "shard-downloaded",
-        location: file.location,
-        index: shard.index,
-        bytes: bytes.length,
-        loadedBytes: loaded,
-        totalBytes: total,
-        fromCache,
+      const plain = await openOne(manifest, file, shard, contentKey, o, (bytes, fromCache) => {
+        loaded += bytes;
+        o.progress({
+          status: "shard-downloaded",
+          location: file.location,
+          index: shard.index,
+          bytes,
+          loadedBytes: loaded,
+          totalBytes: total,
+          fromCache,
+        });
       });
       o.progress({ status: "shard-verified", location: file.location, index: shard.index });
-      // Downloads start before the license arrives; decryption waits for its key.
-      const plain = await openShard(
-        await contentKey,
-        fromBase64Url(shard.iv),
-        bytes,
-        shardContext(manifest, file, shard.index),
-      );
       (buffers.get(file.location) as Uint8Array).set(plain, shard.index * manifest.shardSize);
       plain.fill(0);
       decrypted += plain.length;

@@ -164,7 +164,7 @@ describe("worker runtime (Node, real server, fake-indexeddb)", () => {
     storage?.close();
     const mark = files.log.length;
     const third = await load({}, first.idb);
-    expect(third.progress.some((p) => p.status === "warning" && p.code === "ERR_SHARD_DIGEST_MISMATCH")).toBe(
+    expect(third.progress.some((p) => p.status === "warning" && p.code === "ERR_SHARD_DECRYPT_FAILED")).toBe(
       true,
     );
     expect(files.log.slice(mark).filter((l) => l.path.includes("/shards/")).length).toBe(1);
