@@ -37,7 +37,8 @@ async function device() {
   return { d, jti, claims };
 }
 const post = (reports: string[]) => h.call("POST", "/v1/usage", client.token, { reports });
-const first = (r: { body: { results: { status: string; code?: string }[] } }) => r.body.results[0];
+const first = (r: { body: { results: { status: string; code?: string }[] } }) =>
+  r.body.results[0] as { status: string; code?: string };
 const used = async (jti: string) =>
   (
     await h.server.ctx.db.kysely

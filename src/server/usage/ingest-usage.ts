@@ -82,7 +82,11 @@ async function apply(
     if (stored?.hash === r.hash) return { seq: claims.seq, status: "duplicate" };
     // One behind with the same predecessor: the device lost its last write (tolerated, OEMCrypto-style ±1).
     const oneBehind = claims.seq === device.report_seq && stored?.prev === claims.prev;
-    const kind = oneBehind ? "usage_resync" : claims.seq < device.report_seq ? "usage_rollback" : "usage_fork";
+    const kind = oneBehind
+      ? "usage_resync"
+      : claims.seq < device.report_seq
+        ? "usage_rollback"
+        : "usage_fork";
     note(kind, oneBehind ? "warning" : "alert");
     await keepEvidence(tx, r, kind, now);
     return refuse("ERR_USAGE_FORK");
