@@ -48,6 +48,13 @@ export interface ServerOptions {
   anomalyThresholds?: { requestSpikePerMinute?: number; denialBurstPerMinute?: number };
   /** Write a signed audit checkpoint every N entries (default 100). */
   checkpointEvery?: number;
+  /**
+   * Slow clients are cut off (Node answers 408 and closes): all request headers within
+   * `headersMs` (default 10 s), the whole request with its body within `requestMs` (default
+   * 30 s), an idle kept-alive connection after `keepAliveMs` (default 5 s). Node's own defaults
+   * (60 s, 300 s) let a slowloris client hold a connection for minutes.
+   */
+  timeouts?: { headersMs?: number; requestMs?: number; keepAliveMs?: number };
   /** Grace period for in-flight requests on shutdown, ms (default 10 s). */
   shutdownGraceMs?: number;
   /** Environment for key overrides (MODELVAULT_LICENSE_KEY, MODELVAULT_KEK, …). */
@@ -79,5 +86,6 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     ...o,
     rateLimits: { perPrincipalPerMinute: 600, authFailuresPerMinute: 20, ...o.rateLimits },
     anomalyThresholds: { requestSpikePerMinute: 300, denialBurstPerMinute: 10, ...o.anomalyThresholds },
+    timeouts: { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000, ...o.timeouts },
   };
 }
