@@ -5,6 +5,7 @@ import type { Manifest } from "../src/core/manifest.js";
 import { MAX_MANIFEST_BYTES, verifyManifest } from "../src/core/manifest-jws.js";
 import { checkOutputPolicy } from "../src/core/output-policy.js";
 import type { ExpectedModel, RetryOptions } from "../src/core/worker-protocol.js";
+import { watchDownload } from "./download-watchdog.js";
 import { withRetry } from "./retry.js";
 import type { Storage } from "./storage.js";
 
@@ -25,7 +26,7 @@ const tooLarge = () =>
  * 1 MiB is held, whatever the server sends or claims (a declared larger length is refused
  * before reading, an endless body is cut at the limit).
  */
-export async function readBounded(res: Response): Promise<string> {
+export async function readBounded(res: Response, onChunk?: (bytes: number) => void): Promise<string> {
   if (Number(res.headers.get("content-length") ?? 0) > MAX_MANIFEST_BYTES) {
     await res.body?.cancel().catch(() => undefined);
     throw tooLarge();
@@ -38,6 +39,7 @@ export async function readBounded(res: Response): Promise<string> {
     const { done, value } = await reader.read();
     if (done) break;
     size += value.byteLength;
+    onChunk?.(value.byteLength);
     if (size > MAX_MANIFEST_BYTES) {
       await reader.cancel().catch(() => undefined);
       throw tooLarge();
@@ -56,17 +58,24 @@ export async function readBounded(res: Response): Promise<string> {
 async function download(url: URL, retry: RetryOptions, signal?: AbortSignal): Promise<string> {
   return withRetry(
     async () => {
-      const res = await fetch(url, { signal: signal ?? null, cache: "no-store" });
-      if (!res.ok) {
-        await res.body?.cancel().catch(() => undefined);
-        throw new ModelVaultError(
-          res.status === 404 ? "ERR_MANIFEST_MALFORMED" : "ERR_NETWORK",
-          `manifest: HTTP ${res.status}`,
-        );
+      const watchdog = watchDownload("manifest", retry, signal);
+      try {
+        const res = await fetch(url, { signal: watchdog.signal, cache: "no-store" });
+        if (!res.ok) {
+          await res.body?.cancel().catch(() => undefined);
+          throw new ModelVaultError(
+            res.status === 404 ? "ERR_MANIFEST_MALFORMED" : "ERR_NETWORK",
+            `manifest: HTTP ${res.status}`,
+          );
+        }
+        return await readBounded(res, watchdog.received);
+      } catch (e) {
+        throw watchdog.failure(e);
+      } finally {
+        watchdog.dispose();
       }
-      return readBounded(res);
     },
-    { attempts: Math.min(2, retry.attempts), baseDelayMs: retry.baseDelayMs },
+    { ...retry, attempts: Math.min(2, retry.attempts) },
     signal,
   );
 }

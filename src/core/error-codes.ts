@@ -218,6 +218,10 @@ export const ERROR_CODES = {
     text: "run() inputs do not match the manifest signature (names, element types, rank, dims) or contain NaN/Infinity; data.input names it.",
   },
   ERR_DISPOSED: { status: 410, text: "The model was disposed; load it again." },
+  ERR_WORKER_CRASHED: {
+    status: 500,
+    text: "The model's worker died (out of memory, killed, crashed): every pending and later call fails with this code; loadModel() again.",
+  },
   ERR_SESSION_FAILED: { status: 500, text: "onnxruntime-web could not create the session or run the model." },
   ERR_RUNTIME_ASSET_MISSING: {
     status: 404,
