@@ -326,4 +326,16 @@ export const MIGRATIONS: Migration[] = [
       await s.createIndex("usage_evidence_received").on("usage_evidence").column("received_at").execute();
     },
   },
+  {
+    // Version 5 is another branch's; numbers are never reused, and gaps are allowed.
+    version: 6,
+    name: "indexes for retention",
+    async up(db) {
+      const s = db.schema;
+      // Each pruning query is a range scan, however large the table has grown.
+      await s.createIndex("licenses_usable_until").on("licenses").column("usable_until").execute();
+      await s.createIndex("anomalies_created").on("anomalies").column("created_at").execute();
+      await s.createIndex("quota_counters_period").on("quota_counters").column("period_start").execute();
+    },
+  },
 ];
