@@ -37,7 +37,6 @@ test("a worker that dies rejects the pending call with ERR_WORKER_CRASHED, and l
   await open(page);
   const outcome = await page.evaluate(
     async ({ env, token, wasm }) => {
-      // biome-ignore lint/suspicious/noExplicitAny: the page's globals are untyped
       const w = globalThis as unknown as Record<string, any>;
       const options = (kill?: string) => ({
         licenseServer: env.licenseServer,
