@@ -55,4 +55,21 @@ describe("API keys and the per-principal request limit", () => {
       expect((await h.call("GET", "/v1/anomalies", busy.token)).status).toBe(200);
     expect((await h.call("GET", "/v1/anomalies", busy.token)).status).toBe(429);
   });
+
+  it("a burst of ten times the limit at once: exactly the limit is served, the rest get a fast 429, never a 5xx", async () => {
+    h.clock.t = (Math.floor(h.clock.t / 60) + 1) * 60;
+    const spiky = await h.principal("spiky", ["auditor"]);
+    const steady = await h.principal("steady", ["auditor"]);
+    h.clock.t = (Math.floor(h.clock.t / 60) + 1) * 60;
+    const started = performance.now();
+    const burst = await Promise.all(
+      Array.from({ length: 10 * LIMIT }, () => h.call("GET", "/v1/anomalies", spiky.token)),
+    );
+    const statuses = burst.map((r) => r.status);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(LIMIT);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(9 * LIMIT);
+    expect(performance.now() - started).toBeLessThan(5000);
+    // The shed load costs the others nothing.
+    expect((await h.call("GET", "/v1/anomalies", steady.token)).status).toBe(200);
+  });
 });
