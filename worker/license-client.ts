@@ -5,6 +5,13 @@ import { type LicenseClaims, verifyLicenseToken } from "../src/core/license-toke
 import { type RetryOptions, withRetry } from "./retry.js";
 import type { DeviceRecord } from "./storage.js";
 
+/** The server's answer to a usage batch (docs/PROTOCOL.md, "POST /v1/usage"). */
+export interface UsageReply {
+  results: { seq: number | null; status: string; code?: string }[];
+  /** The device's chain head as the server holds it after the batch: where a client resyncs from. */
+  head: { seq: number; hash: string } | null;
+}
+
 export interface IssuedLicense {
   token: string;
   claims: LicenseClaims;
@@ -135,20 +142,16 @@ export class LicenseClient {
     return { token, claims };
   }
 
-  /** Posts usage reports; returns the server's per-report results. */
-  async sendUsage(
-    reports: string[],
-  ): Promise<{ results: { seq: number | null; status: string; code?: string }[] }> {
+  /** Posts usage reports; returns the server's per-report results and the device's acknowledged head. */
+  async sendUsage(reports: string[]): Promise<UsageReply> {
     const res = await fetch(this.url("/v1/usage"), {
       method: "POST",
       headers: { authorization: `Bearer ${await this.credential()}`, "content-type": "application/json" },
       body: JSON.stringify({ reports }),
       cache: "no-store",
     });
-    const body = (await res.json().catch(() => ({}))) as {
-      results?: { seq: number | null; status: string; code?: string }[];
-    };
-    if (body.results) return { results: body.results };
+    const body = (await res.json().catch(() => ({}))) as Partial<UsageReply>;
+    if (body.results) return { results: body.results, head: body.head ?? null };
     throw await failure(res);
   }
 }

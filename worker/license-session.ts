@@ -9,7 +9,8 @@ import type { UsageReporter } from "./usage-reporter.js";
 
 /**
  * The server's genuine policy refusals: the only answers that stop a running model (revoked,
- * expired, quota, device limit, and reports that stay overdue). Everything else at renewal (an
+ * expired, quota, device limit, reports that stay overdue, a retired version, a manifest whose
+ * publisher key was revoked or whose signed validity lapsed). Everything else at renewal (an
  * outage, a 503, a rotated credential refused for now, a malformed answer) is retried for as
  * long as the license lasts.
  */
@@ -23,6 +24,8 @@ export const REFUSALS: readonly ErrorCode[] = [
   "ERR_USAGE_OVERDUE",
   "ERR_DEVICE_LIMIT",
   "ERR_MODEL_RETIRED",
+  "ERR_PUBLISHER_KEY_REVOKED",
+  "ERR_MANIFEST_EXPIRED",
 ];
 
 /** Seconds between renewal attempts while they fail (and while offline). */

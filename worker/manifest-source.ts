@@ -1,10 +1,11 @@
 import { manifestDigest } from "../src/core/digest.js";
 import { isModelVaultError, ModelVaultError } from "../src/core/errors.js";
-import type { EcJwk } from "../src/core/jwk.js";
+import { type EcJwk, jwkThumbprint } from "../src/core/jwk.js";
 import type { Manifest } from "../src/core/manifest.js";
 import { MAX_MANIFEST_BYTES, verifyManifest } from "../src/core/manifest-jws.js";
 import { checkOutputPolicy } from "../src/core/output-policy.js";
 import type { ExpectedModel, RetryOptions } from "../src/core/worker-protocol.js";
+import { watchDownload } from "./download-watchdog.js";
 import { withRetry } from "./retry.js";
 import type { Storage } from "./storage.js";
 
@@ -25,7 +26,7 @@ const tooLarge = () =>
  * 1 MiB is held, whatever the server sends or claims (a declared larger length is refused
  * before reading, an endless body is cut at the limit).
  */
-export async function readBounded(res: Response): Promise<string> {
+export async function readBounded(res: Response, onChunk?: (bytes: number) => void): Promise<string> {
   if (Number(res.headers.get("content-length") ?? 0) > MAX_MANIFEST_BYTES) {
     await res.body?.cancel().catch(() => undefined);
     throw tooLarge();
@@ -38,6 +39,7 @@ export async function readBounded(res: Response): Promise<string> {
     const { done, value } = await reader.read();
     if (done) break;
     size += value.byteLength;
+    onChunk?.(value.byteLength);
     if (size > MAX_MANIFEST_BYTES) {
       await reader.cancel().catch(() => undefined);
       throw tooLarge();
@@ -56,17 +58,24 @@ export async function readBounded(res: Response): Promise<string> {
 async function download(url: URL, retry: RetryOptions, signal?: AbortSignal): Promise<string> {
   return withRetry(
     async () => {
-      const res = await fetch(url, { signal: signal ?? null, cache: "no-store" });
-      if (!res.ok) {
-        await res.body?.cancel().catch(() => undefined);
-        throw new ModelVaultError(
-          res.status === 404 ? "ERR_MANIFEST_MALFORMED" : "ERR_NETWORK",
-          `manifest: HTTP ${res.status}`,
-        );
+      const watchdog = watchDownload("manifest", retry, signal);
+      try {
+        const res = await fetch(url, { signal: watchdog.signal, cache: "no-store" });
+        if (!res.ok) {
+          await res.body?.cancel().catch(() => undefined);
+          throw new ModelVaultError(
+            res.status === 404 ? "ERR_MANIFEST_MALFORMED" : "ERR_NETWORK",
+            `manifest: HTTP ${res.status}`,
+          );
+        }
+        return await readBounded(res, watchdog.received);
+      } catch (e) {
+        throw watchdog.failure(e);
+      } finally {
+        watchdog.dispose();
       }
-      return readBounded(res);
     },
-    { attempts: Math.min(2, retry.attempts), baseDelayMs: retry.baseDelayMs },
+    { ...retry, attempts: Math.min(2, retry.attempts) },
     signal,
   );
 }
@@ -84,18 +93,47 @@ export function checkExpected(manifest: Manifest, expected: ExpectedModel | unde
   }
 }
 
-/** Refuses a version lower than the highest seen for this model id (TUF rollback). */
-async function checkRollback(manifest: Manifest, storage: Storage | undefined): Promise<void> {
-  const key = `maxVersion:${manifest.model.id}`;
-  const highest = (await storage?.getState<number>(key).catch(() => undefined)) ?? 0;
+/**
+ * Refuses a version lower than the highest seen for this model id (TUF rollback). The marks are
+ * kept per publisher key and only the keys the app still pins count: a compromised key that
+ * signed a huge version (fast-forward) is recovered from by dropping it from `publisherKeys`,
+ * which drops its mark too, while versions signed by keys still pinned keep their floor.
+ * (A mark from before marks were per key counts as the verifying key's.)
+ */
+async function checkRollback(
+  manifest: Manifest,
+  signedBy: string,
+  pinned: readonly string[],
+  storage: Storage | undefined,
+): Promise<void> {
+  const id = manifest.model.id;
+  const markOf = (kid: string) => `maxVersion:${id}:${kid}`;
+  const read = (key: string) => storage?.getState<number>(key).catch(() => undefined) ?? undefined;
+  const legacy = (await read(`maxVersion:${id}`)) ?? 0;
+  const marks = await Promise.all(pinned.map((kid) => read(markOf(kid))));
+  const highest = Math.max(legacy, ...marks.map((m) => m ?? 0));
   if (manifest.model.version < highest) {
     throw new ModelVaultError(
       "ERR_MANIFEST_ROLLBACK",
       `version ${manifest.model.version} is older than version ${highest} already seen`,
     );
   }
-  if (manifest.model.version > highest)
-    await storage?.setState(key, manifest.model.version).catch(() => undefined);
+  const own = (await read(markOf(signedBy))) ?? 0;
+  if (manifest.model.version > own || legacy > 0)
+    await storage
+      ?.setState(markOf(signedBy), Math.max(manifest.model.version, legacy))
+      .catch(() => undefined);
+  if (legacy > 0) await storage?.setState(`maxVersion:${id}`, 0).catch(() => undefined);
+}
+
+/** Refuses a manifest whose signed validity has passed, on the worker's trusted clock (TUF freeze). */
+function checkExpiry(manifest: Manifest, now: number): void {
+  if (manifest.expires !== undefined && manifest.expires <= now)
+    throw new ModelVaultError(
+      "ERR_MANIFEST_EXPIRED",
+      `${manifest.model.id} v${manifest.model.version} was valid until ${new Date(manifest.expires * 1000).toISOString()}`,
+      { expires: manifest.expires },
+    );
 }
 
 /**
@@ -131,7 +169,9 @@ export async function loadManifest(
   const { manifest, publisherKid } = await verifyManifest(jws, o.publisherKeys);
   checkExpected(manifest, o.expect);
   checkOutputPolicy(manifest.outputPolicy, manifest.signature.outputs);
-  await checkRollback(manifest, o.storage);
+  checkExpiry(manifest, o.now);
+  const pinned = await Promise.all(o.publisherKeys.map((k) => jwkThumbprint(k)));
+  await checkRollback(manifest, publisherKid, pinned, o.storage);
   if (o.cache && !fromCache)
     await o.storage?.db
       .put("manifests", { url: url.toString(), jws, storedAt: o.now })

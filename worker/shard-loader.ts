@@ -12,6 +12,7 @@ import {
 import type { LoadProgress } from "../src/core/progress.js";
 import { checkShardBytes } from "../src/core/shard-check.js";
 import { openShard } from "../src/core/shard-cipher.js";
+import { watchDownload } from "./download-watchdog.js";
 import { type RetryOptions, withRetry } from "./retry.js";
 import type { ShardCache } from "./shard-cache.js";
 
@@ -44,32 +45,35 @@ async function download(url: URL, expected: number, o: ShardLoadOptions): Promis
       } else {
         received = 0;
       }
-      let res: Response;
+      const watchdog = watchDownload(`shard ${url.pathname}`, o.retry, o.signal);
       try {
-        res = await fetch(url, { headers, signal: o.signal ?? null });
-      } catch (e) {
-        if (o.signal?.aborted) throw new ModelVaultError("ERR_ABORTED");
-        throw e;
-      }
-      if (res.status === 404)
-        throw new ModelVaultError("ERR_SHARD_MISSING", `shard ${url.pathname} not found`);
-      if (!res.ok) throw new ModelVaultError("ERR_NETWORK", `shard ${url.pathname}: HTTP ${res.status}`);
-      if (res.status !== 206) received = 0;
-      etag = res.headers.get("etag");
-      const reader = res.body?.getReader();
-      if (!reader) throw new ModelVaultError("ERR_NETWORK", "no response body");
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        if (value.length > expected - received) {
-          await reader.cancel();
-          throw new ModelVaultError(
-            "ERR_SHARD_SIZE_MISMATCH",
-            `shard ${url.pathname} is longer than the manifest says (${expected} bytes)`,
-          );
+        const res = await fetch(url, { headers, signal: watchdog.signal });
+        if (res.status === 404)
+          throw new ModelVaultError("ERR_SHARD_MISSING", `shard ${url.pathname} not found`);
+        if (!res.ok) throw new ModelVaultError("ERR_NETWORK", `shard ${url.pathname}: HTTP ${res.status}`);
+        if (res.status !== 206) received = 0;
+        etag = res.headers.get("etag");
+        const reader = res.body?.getReader();
+        if (!reader) throw new ModelVaultError("ERR_NETWORK", "no response body");
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          watchdog.received(value.length);
+          if (value.length > expected - received) {
+            await reader.cancel();
+            throw new ModelVaultError(
+              "ERR_SHARD_SIZE_MISMATCH",
+              `shard ${url.pathname} is longer than the manifest says (${expected} bytes)`,
+            );
+          }
+          buffer.set(value, received);
+          received += value.length;
         }
-        buffer.set(value, received);
-        received += value.length;
+      } catch (e) {
+        // What arrived before a stall stays: the next attempt resumes after it (Range).
+        throw watchdog.failure(e);
+      } finally {
+        watchdog.dispose();
       }
     },
     o.retry,

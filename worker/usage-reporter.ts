@@ -1,8 +1,19 @@
+import { decodeJwt } from "jose";
 import { signUsageReport, usageGenesis, usageReportHash } from "../src/core/usage-report.js";
-import type { LicenseClient } from "./license-client.js";
+import type { LicenseClient, UsageReply } from "./license-client.js";
 import type { DeviceRecord, OutboxEntry, Storage, UsageState } from "./storage.js";
 
 const MAX_BATCH = 100;
+
+/** The license a signed report of ours names (read back from our own token). */
+function licenseOf(token: string): string | undefined {
+  try {
+    const lic = decodeJwt(token).lic;
+    return typeof lic === "string" ? lic : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Counts inferences and turns them into signed, chained usage reports. A report is written to
@@ -123,22 +134,71 @@ export class UsageReporter {
     const s = await this.load();
     if (options.license && s.pending === 0) s.license = options.license;
     await this.seal(options.heartbeat ?? false);
-    const queued = (await this.outbox()).slice(0, MAX_BATCH);
-    if (queued.length === 0) return { sent: 0, pending: 0 };
-    let results: { seq: number | null; status: string }[];
-    try {
-      results = (await this.client.sendUsage(queued.map((q) => q.token))).results;
-    } catch {
-      return { sent: 0, pending: queued.length };
+    let sent = 0;
+    // A second round only after a resync: the refused counts, re-sealed after the server's head.
+    for (let round = 0; round < 2; round++) {
+      const queued = (await this.outbox()).slice(0, MAX_BATCH);
+      if (queued.length === 0) return { sent, pending: 0 };
+      let reply: UsageReply;
+      try {
+        reply = await this.client.sendUsage(queued.map((q) => q.token));
+      } catch {
+        return { sent, pending: queued.length };
+      }
+      const status = (i: number) => reply.results[i]?.status;
+      const acked = queued.filter((_, i) => status(i) === "accepted" || status(i) === "duplicate");
+      for (const a of acked) {
+        if (this.storage) await this.storage.db.delete("outbox", [a.jkt, a.seq]).catch(() => undefined);
+        else this.memoryOutbox = this.memoryOutbox.filter((m) => m.seq !== a.seq);
+      }
+      sent += acked.length;
+      const refused = queued.flatMap((q, i) =>
+        status(i) === "rejected" ? [{ entry: q, code: reply.results[i]?.code }] : [],
+      );
+      if (refused.length === 0 || !reply.head) break;
+      await this.resync(reply.head, refused);
+      await this.seal(false);
     }
-    const acked = queued.filter(
-      (_, i) => results[i]?.status === "accepted" || results[i]?.status === "duplicate",
-    );
-    for (const a of acked) {
-      if (this.storage) await this.storage.db.delete("outbox", [a.jkt, a.seq]).catch(() => undefined);
-      else this.memoryOutbox = this.memoryOutbox.filter((m) => m.seq !== a.seq);
+    return { sent, pending: (await this.outbox()).length };
+  }
+
+  /**
+   * The server refused reports and says where this device's chain stands (docs/PROTOCOL.md,
+   * "POST /v1/usage"): continue from its head. A lost last write (the server holds a report
+   * this device no longer remembers) or a restored older profile both end here: the refused
+   * reports leave the outbox, and the inferences of those the chain refused (a fork or a gap)
+   * are counted again into the next report, so nothing run goes unreported and nothing stays
+   * in the outbox forever. Reports refused for what they claim (a revoked license, another
+   * device's, malformed) are dropped: sending them again cannot succeed. One durable
+   * transaction, as for every chain change.
+   */
+  private async resync(
+    head: { seq: number; hash: string },
+    refused: { entry: OutboxEntry; code: string | undefined }[],
+  ): Promise<void> {
+    const s = await this.load();
+    const recount = refused.filter((r) => r.code === "ERR_USAGE_FORK" || r.code === "ERR_USAGE_GAP");
+    const count = recount.reduce((n, r) => n + r.entry.count, 0);
+    const last = recount.at(-1)?.entry.token;
+    const next: UsageState = {
+      ...s,
+      seq: head.seq,
+      prev: head.hash,
+      pending: s.pending + count,
+      pendingSince: s.pending > 0 ? s.pendingSince : this.now(),
+      // Counts go back under the license they ran under, unless newer runs are pending.
+      license: s.pending === 0 && last ? (licenseOf(last) ?? s.license) : s.license,
+    };
+    if (this.storage) {
+      const tx = this.storage.db.transaction(["outbox", "usage"], "readwrite", { durability: "strict" });
+      for (const r of refused) await tx.objectStore("outbox").delete([r.entry.jkt, r.entry.seq]);
+      await tx.objectStore("usage").put(next);
+      await tx.done;
+    } else {
+      const gone = new Set(refused.map((r) => r.entry.seq));
+      this.memoryOutbox = this.memoryOutbox.filter((m) => !gone.has(m.seq));
     }
-    return { sent: acked.length, pending: (await this.outbox()).length };
+    this.state = next;
   }
 
   /**

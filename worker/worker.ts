@@ -35,6 +35,14 @@ async function withDeliveredProgress<T>(
 }
 
 const api: WorkerApi = {
+  holdLifeLock: (name) =>
+    new Promise<void>((held) => {
+      // Never released by us: the browser releases it when this worker ends, however it ends.
+      void navigator.locks.request(name, () => {
+        held();
+        return new Promise<never>(() => {});
+      });
+    }),
   load: (options, callbacks) => withDeliveredProgress(callbacks, (c) => runtime.load(options, c)),
   async run(feeds) {
     const out = await runtime.run(feeds);

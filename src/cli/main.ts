@@ -24,7 +24,7 @@ const COMMANDS: Record<string, Command> = {
     run: keygenCommand,
   },
   pack: {
-    help: "pack MODEL.onnx --id ID --version N --sign-key JWK (--recipient SERVER_URL|JWKS|JWK | --insecure-key-out FILE) --out DIR [--shard-size BYTES] [--top-k K] [--decimals D] [--force]",
+    help: "pack MODEL.onnx --id ID --version N --sign-key JWK (--recipient SERVER_URL|JWKS|JWK | --insecure-key-out FILE) --out DIR [--shard-size BYTES] [--top-k K] [--decimals D] [--expires-in SECONDS] [--force]",
     options: {
       id: "string",
       version: "string",
@@ -35,6 +35,7 @@ const COMMANDS: Record<string, Command> = {
       "shard-size": "string",
       "top-k": "string",
       decimals: "string",
+      "expires-in": "string",
       force: "boolean",
     },
     run: packCommand,
@@ -65,8 +66,8 @@ const COMMANDS: Record<string, Command> = {
     run: serveCommand,
   },
   admin: {
-    help: "admin principal create --name N [--roles a,b] | principal list | principal roles ID --roles a,b | key create|revoke ID | publisher-key add JWK --principal ID | model owner MODEL --principal ID | model retire MODEL VERSION --reason TEXT | signing-key rotate",
-    options: { name: "string", roles: "string", principal: "string", reason: "string" },
+    help: "admin principal create --name N [--roles a,b] | principal list | principal roles ID --roles a,b | key create|revoke ID | publisher-key add JWK --principal ID | publisher-key revoke KID --reason TEXT [--own] | model owner MODEL --principal ID | model retire MODEL VERSION --reason TEXT | signing-key rotate",
+    options: { name: "string", roles: "string", principal: "string", reason: "string", own: "boolean" },
     run: adminCommand,
   },
   register: {

@@ -49,6 +49,7 @@ export async function packCommand(args: Args, io: CliIo): Promise<void> {
   };
   const topK = integer("top-k");
   const decimals = integer("decimals");
+  const expiresIn = integer("expires-in");
   const result = await packModel({
     modelPath,
     id: required(args, "id"),
@@ -59,6 +60,7 @@ export async function packCommand(args: Args, io: CliIo): Promise<void> {
     outDir: required(args, "out"),
     ...(shardSize !== undefined ? { shardSize: Number(shardSize) } : {}),
     ...(topK !== undefined || decimals !== undefined ? { outputPolicy: { topK, decimals } } : {}),
+    ...(expiresIn !== undefined ? { expires: Math.floor(Date.now() / 1000) + expiresIn } : {}),
     force: args.force === true,
   });
   const m = result.manifest;

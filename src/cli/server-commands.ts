@@ -73,6 +73,14 @@ export async function adminCommand(args: Args, io: CliIo): Promise<void> {
       principalId: required(args, "principal"),
     });
     io.out(`trusted publisher key ${r.kid} for ${r.owner}`);
+  } else if (what === "publisher-key" && verb === "revoke" && target) {
+    // --own: a publisher revoking its own key with its own API key (no admin needed).
+    const path =
+      args.own === true
+        ? `/v1/publisher-keys/${encodeURIComponent(target)}/revoke`
+        : `/v1/admin/publisher-keys/${encodeURIComponent(target)}/revoke`;
+    await api(io, "POST", path, { reason: required(args, "reason") });
+    io.out(`revoked publisher key ${target}: nothing it signed is registered or licensed any more`);
   } else if (what === "model" && verb === "owner" && target) {
     await api(io, "PUT", `/v1/admin/models/${encodeURIComponent(target)}/owner`, {
       principalId: required(args, "principal"),
@@ -92,7 +100,7 @@ export async function adminCommand(args: Args, io: CliIo): Promise<void> {
   } else {
     throw new ModelVaultError(
       "ERR_CLI_USAGE",
-      "admin principal create|list|roles, key create|revoke, publisher-key add, model owner|retire, signing-key rotate",
+      "admin principal create|list|roles, key create|revoke, publisher-key add|revoke, model owner|retire, signing-key rotate",
     );
   }
 }

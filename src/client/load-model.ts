@@ -5,6 +5,7 @@ import type { LoadProgress } from "../core/progress.js";
 import type { RuntimeEvent, WorkerApi } from "../core/worker-protocol.js";
 import type { LoadModelOptions } from "./options.js";
 import { SecureModel } from "./secure-model.js";
+import { type Lifeline, watchWorker } from "./worker-lifeline.js";
 
 /**
  * The worker, located the way Vite, webpack 5, Rollup and esbuild all follow and bundle:
@@ -49,10 +50,26 @@ export async function loadModel(manifestUrl: string, options: LoadModelOptions):
     event: (e: RuntimeEvent) => (model ? model.dispatch(e) : events.push(e)),
     credential: async () => (typeof credential === "function" ? await credential() : credential),
   });
-  const abort = () => worker.terminate();
+  let lifeline: Lifeline | undefined;
+  const abort = () => {
+    lifeline?.release();
+    worker.terminate();
+  };
   options.signal?.addEventListener("abort", abort);
+  const aborted = new Promise<never>((_, reject) =>
+    options.signal?.addEventListener("abort", () => reject(new ModelVaultError("ERR_ABORTED"))),
+  );
+  // A worker script that cannot load (offline without a cached app shell) fires "error" and
+  // nothing else: without this the load would wait forever.
+  const failed = new Promise<never>((_, reject) =>
+    worker.addEventListener("error", (e) =>
+      reject(new ModelVaultError("ERR_NETWORK", `the worker failed to start: ${e.message ?? "unreachable"}`)),
+    ),
+  );
+  for (const p of [aborted, failed]) p.catch(() => undefined);
   try {
     if (options.signal?.aborted) throw new ModelVaultError("ERR_ABORTED");
+    lifeline = await Promise.race([watchWorker(api), aborted, failed]);
     const loading = api.load(
       {
         manifestUrl: new URL(manifestUrl, globalThis.location?.href).toString(),
@@ -63,7 +80,12 @@ export async function loadModel(manifestUrl: string, options: LoadModelOptions):
         backend: options.backend ?? "auto",
         cache: options.cache ?? true,
         allowOffline: options.allowOffline ?? true,
-        retry: { attempts: options.retry?.attempts ?? 4, baseDelayMs: options.retry?.baseDelayMs ?? 250 },
+        retry: {
+          attempts: options.retry?.attempts ?? 4,
+          baseDelayMs: options.retry?.baseDelayMs ?? 250,
+          idleTimeoutMs: options.retry?.idleTimeoutMs ?? 15_000,
+          minBytesPerSecond: options.retry?.minBytesPerSecond ?? 1024,
+        },
         concurrency: options.concurrency ?? 4,
         wasmPaths: options.wasmPaths ?? "/ort/",
         ...(options.threads !== undefined ? { threads: options.threads } : {}),
@@ -72,27 +94,18 @@ export async function loadModel(manifestUrl: string, options: LoadModelOptions):
       },
       callbacks,
     );
-    const aborted = new Promise<never>((_, reject) =>
-      options.signal?.addEventListener("abort", () => reject(new ModelVaultError("ERR_ABORTED"))),
-    );
-    // A worker script that cannot load (offline without a cached app shell) fires "error" and
-    // nothing else: without this the load would wait forever.
-    const failed = new Promise<never>((_, reject) =>
-      worker.addEventListener("error", (e) =>
-        reject(
-          new ModelVaultError("ERR_NETWORK", `the worker failed to start: ${e.message ?? "unreachable"}`),
-        ),
-      ),
-    );
-    const loaded = await Promise.race([loading, aborted, failed]);
+    const loaded = await Promise.race([loading, aborted, failed, lifeline.lost]);
+    const life = lifeline;
     const close = () => {
+      life.release();
       api[Comlink.releaseProxy]();
       worker.terminate();
     };
-    model = new SecureModel(api, close, loaded);
+    model = new SecureModel(api, close, loaded, life.lost);
     for (const e of events) model.dispatch(e);
     return model;
   } catch (e) {
+    lifeline?.release();
     worker.terminate();
     throw e;
   } finally {

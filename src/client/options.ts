@@ -41,8 +41,12 @@ export interface LoadModelOptions {
   allowOffline?: boolean;
   /** Cancels the load. */
   signal?: AbortSignal;
-  /** Network retries with exponential backoff (default 4 attempts from 250 ms). */
-  retry?: { attempts?: number; baseDelayMs?: number };
+  /**
+   * Network retries with exponential backoff (default 4 attempts from 250 ms). A manifest or
+   * shard download that sends no byte for `idleTimeoutMs` (default 15 s), or averages under
+   * `minBytesPerSecond` (default 1024) once that time has passed, is cut and retried.
+   */
+  retry?: { attempts?: number; baseDelayMs?: number; idleTimeoutMs?: number; minBytesPerSecond?: number };
   /** Parallel shard downloads (default 4). */
   concurrency?: number;
   /**

@@ -100,6 +100,8 @@ export class SecureModel extends EventTarget {
     private readonly api: WorkerApi,
     private readonly close: () => void,
     loaded: LoadResult,
+    /** Rejects with ERR_WORKER_CRASHED if the worker dies: every call races it, none hangs. */
+    private readonly lost: Promise<never>,
   ) {
     super();
     this.modelId = loaded.modelId;
@@ -110,6 +112,10 @@ export class SecureModel extends EventTarget {
     this.backend = loaded.backend;
     this.backendReason = loaded.backendReason;
     this.current = loaded.license;
+  }
+
+  private guard<T>(call: Promise<T>): Promise<T> {
+    return Promise.race([call, this.lost]);
   }
 
   /** @internal Worker events arrive here. */
@@ -139,7 +145,7 @@ export class SecureModel extends EventTarget {
       if (t.data.buffer instanceof ArrayBuffer && !transfers.includes(t.data.buffer))
         transfers.push(t.data.buffer);
     }
-    const out = await this.api.run(Comlink.transfer(plain, transfers));
+    const out = await this.guard(this.api.run(Comlink.transfer(plain, transfers)));
     this.current = {
       ...this.current,
       used: this.current.used + 1,
@@ -150,19 +156,19 @@ export class SecureModel extends EventTarget {
 
   /** Fetches the worker's current license state. */
   async refreshLicense(): Promise<LicenseState> {
-    this.current = await this.api.license();
+    this.current = await this.guard(this.api.license());
     return this.current;
   }
 
   /** Renews the license now (normally automatic at 75% of its lifetime). */
   async renew(): Promise<LicenseState> {
-    this.current = await this.api.renew();
+    this.current = await this.guard(this.api.renew());
     return this.current;
   }
 
   /** Sends pending usage reports now; resolves with how many the server acknowledged and how many wait. */
   flushUsage(): Promise<{ sent: number; pending: number }> {
-    return this.api.flushUsage();
+    return this.guard(this.api.flushUsage());
   }
 
   /**
@@ -178,7 +184,7 @@ export class SecureModel extends EventTarget {
   /** Stops timers, flushes usage, releases the session and key, ends the worker. Idempotent. */
   dispose(): Promise<void> {
     this.disposed ??= (async () => {
-      await this.api.dispose().catch(() => undefined);
+      await this.guard(this.api.dispose()).catch(() => undefined);
       this.close();
     })();
     return this.disposed;

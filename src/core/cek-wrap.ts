@@ -10,6 +10,7 @@
  * non-extractable AES-GCM decrypt key.
  */
 import { asBytes, fromBase64Url, toBase64Url, utf8 } from "./bytes.js";
+import { ModelVaultError } from "./errors.js";
 import type { EcJwk } from "./jwk.js";
 
 export const CEK_WRAP_ALG = "ECDH-ES+HKDF-SHA256+A256KW";
@@ -46,19 +47,38 @@ async function kwKey(
   );
 }
 
+/**
+ * Imports a device's ECDH public key, refusing a point that is not on P-256 (the invalid-curve
+ * attack, RFC 8725 §3.4): Web Crypto's importKey must throw DataError for it (W3C WebCrypto,
+ * EC import). ERR_REQUEST_INVALID naming `agreementKey`, so the server can answer 400 before
+ * anything of the request is written.
+ */
+export async function importAgreementKey(jwk: EcJwk): Promise<CryptoKey> {
+  try {
+    return await crypto.subtle.importKey(
+      "jwk",
+      { kty: "EC", crv: "P-256", x: jwk.x, y: jwk.y },
+      ECDH,
+      false,
+      [],
+    );
+  } catch (cause) {
+    throw new ModelVaultError(
+      "ERR_REQUEST_INVALID",
+      'field "agreementKey": not a point on P-256',
+      { path: "agreementKey" },
+      { cause },
+    );
+  }
+}
+
 /** Server side: wraps raw CEK bytes to a device's ECDH public key. */
 export async function wrapContentKeyForDevice(
   cekRaw: Uint8Array,
   deviceAgreementKey: EcJwk,
   info: Uint8Array<ArrayBuffer>,
 ): Promise<{ epk: EcJwk; wrapped: string }> {
-  const device = await crypto.subtle.importKey(
-    "jwk",
-    { kty: "EC", crv: "P-256", x: deviceAgreementKey.x, y: deviceAgreementKey.y },
-    ECDH,
-    false,
-    [],
-  );
+  const device = await importAgreementKey(deviceAgreementKey);
   const ephemeral = await crypto.subtle.generateKey(ECDH, true, ["deriveKey"]);
   const kek = await kwKey(ephemeral.privateKey, device, info, "wrapKey");
   const cek = await crypto.subtle.importKey("raw", asBytes(cekRaw), { name: "AES-GCM" }, true, ["decrypt"]);

@@ -50,6 +50,10 @@ export const ERROR_CODES = {
     status: 401,
     text: "The manifest's signature does not verify under the pinned publisher key.",
   },
+  ERR_MANIFEST_EXPIRED: {
+    status: 410,
+    text: "The manifest's signed validity (`expires`) has passed: the publisher must sign a newer version. Refused by the server (no license) and by the worker (also offline, on its trusted clock).",
+  },
   ERR_MANIFEST_ROLLBACK: {
     status: 409,
     text: "The manifest's version is lower than the highest version already seen for this model.",
@@ -218,6 +222,10 @@ export const ERROR_CODES = {
     text: "run() inputs do not match the manifest signature (names, element types, rank, dims) or contain NaN/Infinity; data.input names it.",
   },
   ERR_DISPOSED: { status: 410, text: "The model was disposed; load it again." },
+  ERR_WORKER_CRASHED: {
+    status: 500,
+    text: "The model's worker died (out of memory, killed, crashed): every pending and later call fails with this code; loadModel() again.",
+  },
   ERR_SESSION_FAILED: { status: 500, text: "onnxruntime-web could not create the session or run the model." },
   ERR_CACHE_SKIPPED: {
     status: 507,
@@ -288,6 +296,10 @@ export const ERROR_CODES = {
     status: 403,
     text: "The manifest is signed by a publisher key that does not belong to the registering principal (data.kid).",
   },
+  ERR_PUBLISHER_KEY_REVOKED: {
+    status: 403,
+    text: "The manifest is signed by a publisher key that was revoked (data.kid): the server registers and licenses nothing it signed. Pin the publisher's new key and load a manifest signed by it (README, Key rotation).",
+  },
   ERR_MODEL_NOT_OWNED: {
     status: 403,
     text: "The model id belongs to another publisher (its first registrant, or whom an admin assigned it to).",
@@ -307,6 +319,10 @@ export const ERROR_CODES = {
   ERR_MODEL_MISMATCH: {
     status: 409,
     text: "The manifest is not the model the app expects (`expect`: model id, or a version below minVersion); a mirror may be serving another model.",
+  },
+  ERR_PACK_EXPIRES_INVALID: {
+    status: 400,
+    text: "The manifest's validity (`expires`, or `--expires-in`) must be a time in the future.",
   },
   ERR_PACK_OUTPUT_POLICY_INVALID: {
     status: 400,

@@ -78,6 +78,11 @@ const manifestSchema = z.strictObject({
     .strictObject({ topK: safeInt.min(1).optional(), decimals: safeInt.max(15).optional() })
     .optional(),
   createdAt: z.iso.datetime(),
+  /**
+   * Seconds since the epoch after which the manifest is no longer valid (TUF freeze): a mirror
+   * cannot keep serving it for ever. Optional; the publisher signs a newer version before it.
+   */
+  expires: safeInt.optional(),
 });
 
 /** A verified v1 manifest (see docs/FORMAT.md). */

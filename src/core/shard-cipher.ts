@@ -1,3 +1,8 @@
+/**
+ * Opening shards (any runtime, Web Crypto). Sealing happens only in the packer, with node:crypto
+ * in worker threads (src/pack/seal-shard-node.ts): one sealer, the one that ships, so the IV
+ * tests exercise the code that makes the IVs.
+ */
 import { asBytes } from "./bytes.js";
 import { ModelVaultError } from "./errors.js";
 import { type ShardContext, shardAad } from "./shard-aad.js";
@@ -7,35 +12,12 @@ export const IV_BYTES = 12;
 export const TAG_BITS = 128;
 export const TAG_BYTES = TAG_BITS / 8;
 
-/** Creates a fresh AES-256-GCM content key. Extractable only because the packer must seal it. */
-export async function generateContentKey(): Promise<CryptoKey> {
-  return crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, true, ["encrypt", "decrypt"]);
-}
-
 /** Imports 32 raw bytes as a non-extractable decrypt-only content key. */
 export async function importContentKey(
   raw: Uint8Array,
   usages: ("encrypt" | "decrypt")[] = ["decrypt"],
 ): Promise<CryptoKey> {
   return crypto.subtle.importKey("raw", asBytes(raw), { name: "AES-GCM", length: 256 }, false, usages);
-}
-
-/**
- * Seals one shard. The IV is 96 random bits from the CSPRNG (SP 800-38D §8.2.2); one content key
- * per model version keeps invocations far below the 2^32 bound of §8.3.
- */
-export async function sealShard(
-  key: CryptoKey,
-  plaintext: ArrayBufferView,
-  ctx: ShardContext,
-): Promise<{ iv: Uint8Array<ArrayBuffer>; ciphertext: Uint8Array<ArrayBuffer> }> {
-  const iv = crypto.getRandomValues(new Uint8Array(IV_BYTES));
-  const ciphertext = await crypto.subtle.encrypt(
-    { name: "AES-GCM", iv, additionalData: shardAad(ctx), tagLength: TAG_BITS },
-    key,
-    asBytes(plaintext),
-  );
-  return { iv, ciphertext: new Uint8Array(ciphertext) };
 }
 
 /**

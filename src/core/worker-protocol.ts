@@ -19,10 +19,17 @@ export interface PlainTensor {
   dims: number[];
 }
 
-/** Network retries: exponential backoff with jitter from `baseDelayMs`, at most `attempts` tries. */
+/**
+ * Network retries: exponential backoff with jitter from `baseDelayMs`, at most `attempts` tries.
+ * A download attempt that stalls (no byte for `idleTimeoutMs`, default 15 s) or trickles
+ * (slower than `minBytesPerSecond` on average once `idleTimeoutMs` has passed, default 1 KiB/s)
+ * is abandoned and retried: a slow-retrieval server cannot hang the load.
+ */
 export interface RetryOptions {
   attempts: number;
   baseDelayMs: number;
+  idleTimeoutMs?: number;
+  minBytesPerSecond?: number;
 }
 
 /** The model the app means to load: a manifest for another id, or an older version, is refused. */
@@ -119,6 +126,11 @@ export interface CacheReport {
 
 /** The worker's API, as exposed over comlink. */
 export interface WorkerApi {
+  /**
+   * Takes the Web Lock `name` for the worker's whole life and resolves once it holds it: the
+   * page then waits for the same lock, which it is granted only when the worker is gone.
+   */
+  holdLifeLock(name: string): Promise<void>;
   load(options: RuntimeLoadOptions, callbacks: RuntimeCallbacks): Promise<LoadResult>;
   run(feeds: Record<string, PlainTensor>): Promise<Record<string, PlainTensor>>;
   license(): Promise<LicenseState>;

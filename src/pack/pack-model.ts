@@ -40,6 +40,8 @@ export interface PackOptions {
   shardSize?: number;
   /** Signed into the manifest; the runtime applies it to every result (docs/FORMAT.md, "Output policy"). */
   outputPolicy?: OutputPolicy;
+  /** Signed validity, seconds since the epoch: after it, servers and runtimes refuse the manifest. */
+  expires?: number;
   force?: boolean;
   /** Worker threads sealing shards; default min(4, cores). */
   threads?: number;
@@ -85,7 +87,12 @@ function checkOptions(o: PackOptions) {
     topK === undefined && decimals === undefined
       ? undefined
       : { ...(topK !== undefined ? { topK } : {}), ...(decimals !== undefined ? { decimals } : {}) };
-  return { id, version, shardSize, signingKey, recipient, outputPolicy };
+  if (o.expires !== undefined && (!Number.isSafeInteger(o.expires) || o.expires * 1000 <= Date.now()))
+    throw new ModelVaultError(
+      "ERR_PACK_EXPIRES_INVALID",
+      "expires must be a time in the future (seconds since the epoch)",
+    );
+  return { id, version, shardSize, signingKey, recipient, outputPolicy, expires: o.expires };
 }
 
 async function openInput(path: string) {
@@ -150,7 +157,7 @@ async function externalFiles(modelPath: string, info: OnnxModelInfo) {
  * everything succeeded.
  */
 export async function packModel(o: PackOptions): Promise<PackResult> {
-  const { id, version, shardSize, signingKey, recipient, outputPolicy } = checkOptions(o);
+  const { id, version, shardSize, signingKey, recipient, outputPolicy, expires } = checkOptions(o);
   const info = await readInfo(o.modelPath);
   checkOutputPolicy(outputPolicy, info.outputs);
   const external = await externalFiles(o.modelPath, info);
@@ -192,6 +199,7 @@ export async function packModel(o: PackOptions): Promise<PackResult> {
       signature: { inputs: info.inputs, outputs: info.outputs },
       ...(outputPolicy ? { outputPolicy } : {}),
       createdAt: new Date().toISOString(),
+      ...(expires !== undefined ? { expires } : {}),
     });
     await writePublicFile(join(staged.path, "manifest.jws"), await signManifest(manifest, signingKey));
     const result: PackResult = {

@@ -3,10 +3,12 @@ import { type ShardContext, shardAad } from "../core/shard-aad.js";
 import { IV_BYTES, TAG_BYTES } from "../core/shard-cipher.js";
 
 /**
- * node:crypto twin of core's sealShard, for the packer's hot loop: the same bytes on disk
- * (ciphertext || 128-bit tag, same AAD), without Web Crypto's copy of the input and its fresh
- * output buffer per call, and hashing the ciphertext while it is still in cache.
- * The round-trip tests open what this seals with core's openShard (Web Crypto).
+ * The one shard sealer (docs/FORMAT.md): AES-256-GCM with node:crypto, ciphertext || 128-bit
+ * tag, the shard's AAD, and a fresh 96-bit IV from the CSPRNG for every call (SP 800-38D
+ * §8.2.2), so IVs never depend on which thread, file or run sealed a shard. node:crypto rather
+ * than Web Crypto: no copy of the input and no fresh output buffer per call, and the ciphertext
+ * is hashed while it is still in cache. The tests open what this seals with core's openShard
+ * (Web Crypto).
  */
 export function sealShardNode(
   rawKey: Uint8Array,

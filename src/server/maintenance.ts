@@ -1,6 +1,7 @@
 import { writeCheckpoint } from "./audit/checkpoints.js";
 import type { ServerContext } from "./context.js";
 import { pruneExpired } from "./db/housekeeping.js";
+import { pruneRetained } from "./db/retention.js";
 
 /** How often each instance looks for work. */
 const TICK_MS = 2000;
@@ -8,7 +9,7 @@ const TICK_MS = 2000;
 /**
  * Background work of every instance, one tick at a time (a tick never overlaps the next): an
  * audit checkpoint once `checkpointEvery` entries have passed the newest one (whichever instance
- * wrote it), and pruning of expired rows. A failing tick (database down, disk full) is reported
+ * wrote it), pruning of expired rows, and of rows past their retention. A failing tick (database down, disk full) is reported
  * to the database's health, which logs the outage once, and retried at the next tick.
  */
 export function startMaintenance(ctx: ServerContext): { stop(): Promise<void> } {
@@ -26,6 +27,11 @@ export function startMaintenance(ctx: ServerContext): { stop(): Promise<void> } 
     const help = "Expired rows deleted, by table.";
     ctx.metrics.inc("modelvault_pruned_rows_total", help, { table: "dpop_replay" }, pruned.dpopReplay);
     ctx.metrics.inc("modelvault_pruned_rows_total", help, { table: "auth_failures" }, pruned.authFailures);
+    if (ctx.options.retentionDays !== null) {
+      const retained = await pruneRetained(ctx.db, ctx.now(), ctx.options.retentionDays * 86_400);
+      for (const [table, n] of Object.entries(retained))
+        ctx.metrics.inc("modelvault_pruned_rows_total", help, { table }, n);
+    }
   };
   const timer = setInterval(() => {
     running ??= tick()

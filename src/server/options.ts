@@ -48,6 +48,20 @@ export interface ServerOptions {
   anomalyThresholds?: { requestSpikePerMinute?: number; denialBurstPerMinute?: number };
   /** Write a signed audit checkpoint every N entries (default 100). */
   checkpointEvery?: number;
+  /**
+   * Days traffic-made rows are kept once they can no longer matter (default 400, a yearly
+   * billing cycle and a month): settled licenses and their usage reports, quota counters of
+   * past periods, anomalies, fork evidence. `null` keeps them for ever. The audit log, devices
+   * and what admins create are never pruned (docs/RETENTION.md).
+   */
+  retentionDays?: number | null;
+  /**
+   * Slow clients are cut off (Node answers 408 and closes): all request headers within
+   * `headersMs` (default 10 s), the whole request with its body within `requestMs` (default
+   * 30 s), an idle kept-alive connection after `keepAliveMs` (default 5 s). Node's own defaults
+   * (60 s, 300 s) let a slowloris client hold a connection for minutes.
+   */
+  timeouts?: { headersMs?: number; requestMs?: number; keepAliveMs?: number };
   /** Grace period for in-flight requests on shutdown, ms (default 10 s). */
   shutdownGraceMs?: number;
   /** Environment for key overrides (MODELVAULT_LICENSE_KEY, MODELVAULT_KEK, …). */
@@ -72,6 +86,7 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     maxBodyBytes: 64 * 1024,
     dpopWindowSeconds: 60,
     checkpointEvery: 100,
+    retentionDays: 400,
     shutdownGraceMs: 10_000,
     env: {},
     now: () => Math.floor(Date.now() / 1000),
@@ -79,5 +94,6 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     ...o,
     rateLimits: { perPrincipalPerMinute: 600, authFailuresPerMinute: 20, ...o.rateLimits },
     anomalyThresholds: { requestSpikePerMinute: 300, denialBurstPerMinute: 10, ...o.anomalyThresholds },
+    timeouts: { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000, ...o.timeouts },
   };
 }

@@ -87,6 +87,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const o = ctx.options;
   const state = { draining: false };
   const app = createApp(ctx, state);
+  const { headersMs = 10_000, requestMs = 30_000, keepAliveMs = 5_000 } = o.timeouts;
+  // Node checks the header and request timeouts of incomplete requests only every
+  // connectionsCheckingInterval (default 30 s): check often enough for the limits to hold.
+  const timeouts = {
+    headersTimeout: headersMs,
+    requestTimeout: requestMs,
+    keepAliveTimeout: keepAliveMs,
+    connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(headersMs / 4))),
+  };
   const server = serve({
     fetch: app.fetch,
     hostname: o.host,
@@ -94,14 +103,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ...(o.tls
       ? {
           createServer: createHttpsServer,
-          serverOptions: { cert: readFileSync(o.tls.certFile), key: readFileSync(o.tls.keyFile) },
+          serverOptions: {
+            cert: readFileSync(o.tls.certFile),
+            key: readFileSync(o.tls.keyFile),
+            ...timeouts,
+          },
         }
-      : {}),
+      : { serverOptions: timeouts }),
   });
   const http = server as unknown as import("node:http").Server;
-  http.headersTimeout = 10_000;
-  http.requestTimeout = 30_000;
-  http.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
     if (http.listening) resolve();
     http.once("listening", () => resolve());

@@ -109,6 +109,22 @@ describe("modelvault CLI (in a child process)", () => {
     }
   });
 
+  it("pack --expires-in signs a validity into the manifest; one not in the future leaves nothing behind", async () => {
+    const out = join(dir, "pkg-expires");
+    const before = Math.floor(Date.now() / 1000);
+    const packed = await runCli(packArgs(out, ["--expires-in", "3600"]));
+    expect(packed.code, packed.stderr).toBe(0);
+    const jws = await readFile(join(out, "manifest.jws"), "utf8");
+    const manifest = JSON.parse(Buffer.from(jws.split(".")[1] as string, "base64url").toString());
+    expect(manifest.expires).toBeGreaterThanOrEqual(before + 3600);
+    expect(manifest.expires).toBeLessThan(before + 3600 + 60);
+    const target = join(dir, "pkg-expired");
+    const r = await runCli(packArgs(target, ["--expires-in", "0"]));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("ERR_PACK_EXPIRES_INVALID");
+    await expect(stat(target)).rejects.toThrow();
+  });
+
   it("verify exits 1 with the precise code on a tampered shard", async () => {
     const out = join(dir, "pkg-tampered");
     expect((await runCli(packArgs(out))).code).toBe(0);

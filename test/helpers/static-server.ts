@@ -15,9 +15,17 @@ export interface StaticServer {
    * flight is cut, and every request after it is dropped until `restore()`.
    */
   outageAfter(bytes: number): void;
+  /**
+   * Slow retrieval and endless data for the next `times` (default 1) responses for `path`: `stallAfter` sends that
+   * many body bytes and then nothing, keeping the connection open; `dripEveryMs` sends one byte
+   * per interval; `endless` sends the body and then zeros without end.
+   */
+  misbehaveNext(path: string, how: Misbehaviour, times?: number): void;
   restore(): void;
   close(): Promise<void>;
 }
+
+export type Misbehaviour = { stallAfter: number } | { dripEveryMs: number } | { endless: true };
 
 const TYPES: Record<string, string> = {
   html: "text/html",
@@ -40,6 +48,8 @@ export async function startStaticServer(
 ): Promise<StaticServer> {
   const log: StaticServer["log"] = [];
   const cuts = new Map<string, number>();
+  const misbehaviours = new Map<string, { how: Misbehaviour; times: number }>();
+  const timers = new Set<ReturnType<typeof setInterval>>();
   let budget = Number.POSITIVE_INFINITY;
   const server: Server = createServer(async (req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
@@ -66,6 +76,12 @@ export async function startStaticServer(
     const etag = `"${createHash("sha1").update(body).digest("hex")}"`;
     res.setHeader("etag", etag);
     res.setHeader("accept-ranges", "bytes");
+    const next = misbehaviours.get(path);
+    if (next) {
+      if (--next.times <= 0) misbehaviours.delete(path);
+      misbehave(res, body, next.how, timers);
+      return;
+    }
     let start = 0;
     const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? "");
     if (range && (!req.headers["if-range"] || req.headers["if-range"] === etag)) {
@@ -92,6 +108,7 @@ export async function startStaticServer(
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     log,
     cutNext: (path, after) => cuts.set(path, after),
+    misbehaveNext: (path, how, times = 1) => misbehaviours.set(path, { how, times }),
     outageAfter: (bytes) => {
       budget = bytes;
     },
@@ -100,8 +117,39 @@ export async function startStaticServer(
     },
     close: () =>
       new Promise<void>((r) => {
+        for (const t of timers) clearInterval(t);
         server.closeAllConnections();
         server.close(() => r());
       }),
   };
+}
+
+/** Writes `body` the way `how` says, until the client goes away. */
+function misbehave(
+  res: import("node:http").ServerResponse,
+  body: Buffer,
+  how: Misbehaviour,
+  timers: Set<ReturnType<typeof setInterval>>,
+) {
+  const every = (ms: number, tick: () => void) => {
+    const t = setInterval(() => (res.destroyed ? clearInterval(t) : tick()), ms);
+    timers.add(t);
+    res.on("close", () => {
+      clearInterval(t);
+      timers.delete(t);
+    });
+  };
+  // An endless body has no length to keep to; the others promise the true one.
+  res.writeHead(200, "endless" in how ? {} : { "content-length": body.length });
+  if ("stallAfter" in how) {
+    res.write(body.subarray(0, how.stallAfter));
+  } else if ("dripEveryMs" in how) {
+    let i = 0;
+    every(how.dripEveryMs, () => {
+      if (i < body.length) res.write(body.subarray(i, ++i));
+    });
+  } else {
+    res.write(body);
+    every(5, () => res.write(Buffer.alloc(16 * 1024)));
+  }
 }

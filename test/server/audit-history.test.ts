@@ -85,6 +85,30 @@ describe("audit verify accepts any history concurrent writers produce, and nothi
       message: expect.stringContaining("entry 10 differs from its checkpoint: rewritten"),
     });
   });
+  it("a log that goes backwards (restored from a backup, then grown again) fails against a checkpoint kept before", async () => {
+    // The operator restores a backup of 12 entries and the server carries on appending: the log
+    // is a valid chain again, as long as before, and verifies on its own.
+    const regrown = [...entries.slice(0, 12)];
+    for (let seq = 13; seq <= 20; seq++) {
+      const prev = regrown[seq - 2] as AuditEntry;
+      const e = { ...(entries[seq - 1] as AuditEntry), action: "after-restore", prev_hash: prev.hash };
+      regrown.push({ ...e, hash: auditEntryHash(e) });
+    }
+    await expect(verifyAuditLog(regrown, [], jwks)).resolves.toMatchObject({ entries: 20 });
+    await expect(verifyAuditLog(regrown, [await checkpoint(12, 1)], jwks)).resolves.toBeTruthy();
+    // A checkpoint exported before the restore vouches for entries the log no longer has.
+    for (const size of [13, 17, 20])
+      await expect(verifyAuditLog(regrown, [await checkpoint(size, 1)], jwks)).rejects.toMatchObject({
+        code: "ERR_AUDIT_CHECKPOINT_INVALID",
+        message: expect.stringContaining(`entry ${size} differs from its checkpoint`),
+      });
+    // And a log shorter than a kept checkpoint (restored, not yet regrown) is truncated.
+    await expect(verifyAuditLog(entries.slice(0, 12), [await checkpoint(17, 1)], jwks)).rejects.toMatchObject(
+      {
+        message: expect.stringContaining("truncated"),
+      },
+    );
+  });
 });
 
 describe.each(DIALECTS)("audit appends inside transactions (%s)", (dialect) => {

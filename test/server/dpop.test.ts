@@ -106,7 +106,7 @@ describe("DPoP proofs at POST /v1/licenses (RFC 9449)", () => {
     );
   });
 
-  it("refuses malformed proofs: typ, alg, private or symmetric jwk, two proofs, long jti, wrong key, akt", async () => {
+  it("refuses malformed proofs: typ, alg, private or symmetric jwk, jwk alg or use, two proofs, long jti, wrong key, akt", async () => {
     const d = await primed();
     const claims = {
       htm: "POST",
@@ -157,6 +157,18 @@ describe("DPoP proofs at POST /v1/licenses (RFC 9449)", () => {
         await new SignJWT(claims)
           .setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk: d.signJwk })
           .sign(other.sign.privateKey),
+      ],
+      [
+        "jwk alg ES384 (not the header's)",
+        await new SignJWT(claims)
+          .setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk: { ...d.signJwk, alg: "ES384" } })
+          .sign(d.sign.privateKey),
+      ],
+      [
+        "jwk use enc",
+        await new SignJWT(claims)
+          .setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk: { ...d.signJwk, use: "enc" } })
+          .sign(d.sign.privateKey),
       ],
       ["two proofs", [await d.proof(h), await d.proof(h)]],
       ["jti of 200 characters", await d.proof(h, { jti: "j".repeat(200) })],

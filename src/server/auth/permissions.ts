@@ -14,6 +14,7 @@ export const PERMISSIONS = {
   "roles:write": ["admin"],
   "api-keys:write": ["admin"],
   "publisher-keys:write": ["admin"],
+  "publisher-keys:revoke-own": ["publisher"],
   "server-keys:rotate": ["admin"],
   "models:assign": ["admin"],
   "models:retire": ["admin"],

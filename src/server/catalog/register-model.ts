@@ -8,6 +8,7 @@ import type { ServerContext } from "../context.js";
 import { withTransaction } from "../db/open-database.js";
 import { kekContext } from "../policy/kek-context.js";
 import { claimModelId } from "./model-owners.js";
+import { refuseRevokedPublisherKey } from "./publisher-keys.js";
 
 export interface Registration {
   /** The package's manifest.jws. */
@@ -44,6 +45,11 @@ export async function registerModel(
       { kid: publisherKid },
     );
   }
+  await refuseRevokedPublisherKey(ctx.db.kysely, publisherKid);
+  if (manifest.expires !== undefined && manifest.expires <= ctx.now())
+    throw new ModelVaultError("ERR_MANIFEST_EXPIRED", "the manifest's signed validity has passed", {
+      expires: manifest.expires,
+    });
   const envelope = await openContentKey(body.contentKey, ctx.keys.registration.privateJwk, {
     modelId: manifest.model.id,
     modelVersion: manifest.model.version,
@@ -80,6 +86,8 @@ export async function registerModel(
         kek_id: ctx.keys.kek.id,
         registered_by: actor,
         registered_at: ctx.now(),
+        publisher_kid: publisherKid,
+        expires_at: manifest.expires ?? null,
       })
       .execute();
     await appendAudit(

@@ -1,3 +1,4 @@
+import { decodeProtectedHeader } from "jose";
 import { type Kysely, sql } from "kysely";
 import type { Database } from "./schema.js";
 
@@ -281,6 +282,60 @@ export const MIGRATIONS: Migration[] = [
           .insertInto("model_owners")
           .values({ model_id: modelId, principal_id: o.by, assigned_by: "migration", assigned_at: o.at })
           .execute();
+    },
+  },
+  {
+    version: 4,
+    name: "publisher-key revocation, manifest expiry, fork evidence",
+    async up(db) {
+      const s = db.schema;
+      // A revoked publisher key registers and licenses nothing more (checklist D6).
+      await s.alterTable("publisher_keys").addColumn("revoked_at", "bigint").execute();
+      await s.alterTable("publisher_keys").addColumn("revoked_by", "text").execute();
+      await s.alterTable("publisher_keys").addColumn("revoked_reason", "text").execute();
+      // Which publisher key signed a registered manifest, and when the manifest stops being
+      // valid (its signed `expires`, checklist D4): both read at every license request.
+      await s.alterTable("models").addColumn("publisher_kid", "text").execute();
+      await s.alterTable("models").addColumn("expires_at", "bigint").execute();
+      const models = await db.selectFrom("models").select(["id", "version", "manifest_jws"]).execute();
+      for (const m of models) {
+        let kid: string | null = null;
+        try {
+          const k = decodeProtectedHeader(m.manifest_jws).kid;
+          kid = typeof k === "string" ? k : null;
+        } catch {}
+        await db
+          .updateTable("models")
+          .set({ publisher_kid: kid })
+          .where("id", "=", m.id)
+          .where("version", "=", m.version)
+          .execute();
+      }
+      // The signed report that conflicted with the chain (a fork, a rollback, a lost write),
+      // kept as the device's own signed evidence (checklist G4).
+      await s
+        .createTable("usage_evidence")
+        .addColumn("device_id", "text", (c) => c.notNull())
+        .addColumn("hash", "text", (c) => c.notNull())
+        .addColumn("seq", "bigint", (c) => c.notNull())
+        .addColumn("kind", "text", (c) => c.notNull())
+        .addColumn("token", "text", (c) => c.notNull())
+        .addColumn("received_at", "bigint", (c) => c.notNull())
+        .addPrimaryKeyConstraint("usage_evidence_pk", ["device_id", "hash"])
+        .execute();
+      await s.createIndex("usage_evidence_received").on("usage_evidence").column("received_at").execute();
+    },
+  },
+  {
+    // Version 5 is another branch's; numbers are never reused, and gaps are allowed.
+    version: 6,
+    name: "indexes for retention",
+    async up(db) {
+      const s = db.schema;
+      // Each pruning query is a range scan, however large the table has grown.
+      await s.createIndex("licenses_usable_until").on("licenses").column("usable_until").execute();
+      await s.createIndex("anomalies_created").on("anomalies").column("created_at").execute();
+      await s.createIndex("quota_counters_period").on("quota_counters").column("period_start").execute();
     },
   },
 ];

@@ -21,7 +21,16 @@ export interface Database {
     created_at: number;
     revoked_at: number | null;
   };
-  publisher_keys: { kid: string; jwk: string; principal_id: string | null; created_at: number };
+  publisher_keys: {
+    kid: string;
+    jwk: string;
+    principal_id: string | null;
+    created_at: number;
+    /** Revoked keys register and license nothing more (migration 4). */
+    revoked_at: number | null;
+    revoked_by: string | null;
+    revoked_reason: string | null;
+  };
   models: {
     id: string;
     version: number;
@@ -32,6 +41,10 @@ export interface Database {
     kek_id: string;
     registered_by: string;
     registered_at: number;
+    /** The publisher key that signed the manifest (migration 4; null only for unreadable old rows). */
+    publisher_kid: string | null;
+    /** The manifest's signed `expires`, if it has one (migration 4). */
+    expires_at: number | null;
   };
   model_owners: { model_id: string; principal_id: string; assigned_by: string; assigned_at: number };
   model_retirements: {
@@ -106,6 +119,15 @@ export interface Database {
     count: number;
     window_from: number;
     window_to: number;
+    received_at: number;
+  };
+  /** Conflicting signed reports (forks, rollbacks, lost writes), kept as evidence (migration 4). */
+  usage_evidence: {
+    device_id: string;
+    hash: string;
+    seq: number;
+    kind: string;
+    token: string;
     received_at: number;
   };
   dpop_replay: { key: string; expires_at: number };

@@ -11,7 +11,7 @@ import { catalogRoutes } from "../routes/catalog-routes.js";
 import { licenseRoutes } from "../routes/license-routes.js";
 import { selfRoutes } from "../routes/self-routes.js";
 import { ClientAddresses } from "./client-address.js";
-import { defineRoute, ROUTE_TABLE, type RouteDeps } from "./define-route.js";
+import { defineRoute, ROUTE_TABLE, type RouteDeps, socketAddress } from "./define-route.js";
 import { errorResponse } from "./errors.js";
 import { RateLimiter } from "./rate-limiter.js";
 
@@ -98,8 +98,10 @@ export function createApp(ctx: ServerContext, state: { draining: boolean }): Hon
       method: c.req.method,
       route,
       status: c.res.status,
+      code: c.get("errorCode" as never) ?? null,
       ms: Math.round(seconds * 1000),
       principal: c.get("principal" as never) ?? null,
+      ip: deps.addresses.of(socketAddress(c), c.req.header("x-forwarded-for")),
     });
   });
 

@@ -31,6 +31,8 @@ export function errorResponse(ctx: ServerContext, c: Context, error: unknown): R
     });
     e = new ModelVaultError("ERR_INTERNAL");
   }
+  // The request log names the refusal (who, what, when, where, and why: ASVS 16.2.1).
+  c.set("errorCode" as never, e.code as never);
   const headers: Record<string, string> = { "Cache-Control": "no-store" };
   if (e.code === "ERR_DPOP_NONCE_REQUIRED") {
     headers["DPoP-Nonce"] = ctx.nonces.issue();

@@ -7,6 +7,7 @@ import { LICENSE_AUDIENCE, type LicenseClaims } from "../../core/license-token.j
 import { TYP } from "../../core/token-types.js";
 import { appendAudit } from "../audit/audit-log.js";
 import type { VerifiedDpop } from "../auth/dpop-verify.js";
+import { refuseRevokedPublisherKey } from "../catalog/publisher-keys.js";
 import type { Principal, ServerContext } from "../context.js";
 import { withTransaction } from "../db/open-database.js";
 import { recordAnomaly } from "../monitoring/anomalies.js";
@@ -55,6 +56,14 @@ export async function issueLicense(
     throw new ModelVaultError(retired ? "ERR_MODEL_RETIRED" : "ERR_MODEL_NOT_FOUND");
   }
   if (model.manifest_digest !== req.manifestDigest) throw new ModelVaultError("ERR_MANIFEST_DIGEST_MISMATCH");
+  // Read at every issue and renewal: a revocation stops a running model at its next renewal.
+  await refuseRevokedPublisherKey(ctx.db.kysely, model.publisher_kid);
+  // A lapsed manifest gets no license; a live one none that outlasts it (offline included).
+  if (model.expires_at !== null && model.expires_at <= now)
+    throw new ModelVaultError("ERR_MANIFEST_EXPIRED", "the manifest's signed validity has passed", {
+      expires: model.expires_at,
+    });
+  const validUntil = model.expires_at ?? Number.MAX_SAFE_INTEGER;
   const jti = randomBytes(16).toString("base64url");
   // Crypto happens outside the transaction: SQLite has one writer, so keep it short.
   const cek = await ctx.keys.kek.decrypt(model.wrapped_cek, kekContext(model));
@@ -77,11 +86,11 @@ export async function issueLicense(
     await refund(tx, settled);
     const periodStart = now - (now % ent.period_seconds);
     const allowance = await reserveAllowance(tx, ctx.db, ent, periodStart);
-    const exp = Math.min(now + ent.license_ttl_seconds, ent.expires_at);
+    const exp = Math.min(now + ent.license_ttl_seconds, ent.expires_at, validUntil);
     const scopes = ent.scopes.split(" ");
     const offlineUntil =
       scopes.includes("offline") && ent.offline_seconds > 0
-        ? Math.min(exp + ent.offline_seconds, ent.expires_at)
+        ? Math.min(exp + ent.offline_seconds, ent.expires_at, validUntil)
         : undefined;
     await tx
       .insertInto("licenses")

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { appendAudit } from "../audit/audit-log.js";
 import { writeCheckpoint } from "../audit/checkpoints.js";
 import { assignModelOwner, retireModelVersion } from "../catalog/model-owners.js";
-import { addPublisherKey } from "../catalog/publisher-keys.js";
+import { addPublisherKey, revokePublisherKey } from "../catalog/publisher-keys.js";
 import { withTransaction } from "../db/open-database.js";
 import { defineRoute, type RouteDeps } from "../http/define-route.js";
 import { createApiKey, revokeApiKey } from "../identity/api-key-admin.js";
@@ -13,9 +13,11 @@ import {
   id,
   idParams,
   jwkPublic,
+  kidParams,
   listQuery,
   modelId,
   principalBody,
+  reasonBody,
   roles,
   tokenIdParams,
   versionParam,
@@ -113,6 +115,18 @@ export function adminRoutes(app: Hono, deps: RouteDeps): void {
       schemas: { body: z.strictObject({ jwk: jwkPublic, principalId: id }) },
     },
     async (c, me, { body }) => c.json(await addPublisherKey(ctx, me.id, body.jwk, body.principalId), 201),
+  );
+
+  defineRoute(
+    app,
+    deps,
+    {
+      method: "POST",
+      path: "/v1/admin/publisher-keys/:kid/revoke",
+      permission: "publisher-keys:write",
+      schemas: { params: kidParams, body: reasonBody },
+    },
+    async (c, me, { params, body }) => c.json(await revokePublisherKey(ctx, me.id, params.kid, body.reason)),
   );
 
   defineRoute(

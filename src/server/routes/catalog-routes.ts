@@ -1,11 +1,21 @@
 import type { Hono } from "hono";
 import { z } from "zod";
 import { MAX_MANIFEST_BYTES } from "../../core/manifest-jws.js";
+import { revokePublisherKey } from "../catalog/publisher-keys.js";
 import { registerModel } from "../catalog/register-model.js";
 import { grantEntitlement } from "../entitlements/grant.js";
 import { releaseDevice, revokeDevice, revokeEntitlement, revokeLicense } from "../entitlements/revoke.js";
 import { defineRoute, type RouteDeps } from "../http/define-route.js";
-import { entitlementBody, id, idParams, listQuery, tokenId, tokenIdParams } from "./schemas.js";
+import {
+  entitlementBody,
+  id,
+  idParams,
+  kidParams,
+  listQuery,
+  reasonBody,
+  tokenId,
+  tokenIdParams,
+} from "./schemas.js";
 
 /** A sealed content key is a few hundred bytes; 8 KiB leaves room for any JWE header we accept. */
 const MAX_CONTENT_KEY_BYTES = 8 * 1024;
@@ -35,6 +45,20 @@ export function catalogRoutes(app: Hono, deps: RouteDeps): void {
       schemas: { body: registration, maxBodyBytes: MAX_REGISTRATION_BYTES },
     },
     async (c, me, { body }) => c.json(await registerModel(ctx, me.id, body), 201),
+  );
+
+  // A publisher revokes its own key (compromised, or rotated out) without waiting for an admin.
+  defineRoute(
+    app,
+    deps,
+    {
+      method: "POST",
+      path: "/v1/publisher-keys/:kid/revoke",
+      permission: "publisher-keys:revoke-own",
+      schemas: { params: kidParams, body: reasonBody },
+    },
+    async (c, me, { params, body }) =>
+      c.json(await revokePublisherKey(ctx, me.id, params.kid, body.reason, me.id)),
   );
 
   defineRoute(app, deps, { method: "GET", path: "/v1/models", permission: "models:read" }, async (c) => {

@@ -1,5 +1,6 @@
 import type { Hono } from "hono";
 import { z } from "zod";
+import { importAgreementKey } from "../../core/cek-wrap.js";
 import { isModelVaultError, ModelVaultError } from "../../core/errors.js";
 import { jwkThumbprint } from "../../core/jwk.js";
 import { verifyDpop } from "../auth/dpop-verify.js";
@@ -27,6 +28,9 @@ export function licenseRoutes(app: Hono, deps: RouteDeps): void {
     deps,
     { method: "POST", path: "/v1/licenses", permission: "licenses:request", schemas: { body: licenseBody } },
     async (c, principal, { body }) => {
+      // An off-curve ECDH key is bad input: 400 before the proof's replay entry, the device or
+      // a denial is written (the invalid-curve attack, checklist C9).
+      await importAgreementKey(body.agreementKey);
       let deviceId: string | undefined;
       try {
         const dpop = await verifyDpop(

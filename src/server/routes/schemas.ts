@@ -32,6 +32,9 @@ export const listQuery = z.strictObject({
   after: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
 });
 export const idParams = z.strictObject({ id });
+/** An RFC 7638 SHA-256 thumbprint: how publisher keys are named. */
+export const kidParams = z.strictObject({ kid: z.string().regex(/^[A-Za-z0-9_-]{43}$/, "a JWK thumbprint") });
+export const reasonBody = z.strictObject({ reason: z.string().min(1).max(500) });
 export const tokenIdParams = z.strictObject({ id: tokenId });
 export const empty = z.strictObject({});
 

@@ -82,8 +82,13 @@ async function apply(
     if (stored?.hash === r.hash) return { seq: claims.seq, status: "duplicate" };
     // One behind with the same predecessor: the device lost its last write (tolerated, OEMCrypto-style ±1).
     const oneBehind = claims.seq === device.report_seq && stored?.prev === claims.prev;
-    if (oneBehind) note("usage_resync", "warning");
-    else note(claims.seq < device.report_seq ? "usage_rollback" : "usage_fork", "alert");
+    const kind = oneBehind
+      ? "usage_resync"
+      : claims.seq < device.report_seq
+        ? "usage_rollback"
+        : "usage_fork";
+    note(kind, oneBehind ? "warning" : "alert");
+    await keepEvidence(tx, r, kind, now);
     return refuse("ERR_USAGE_FORK");
   }
   if (claims.seq > device.report_seq + 1) {
@@ -92,6 +97,7 @@ async function apply(
   }
   if (claims.prev !== device.report_head) {
     note("usage_fork", "alert");
+    await keepEvidence(tx, r, "usage_fork", now);
     return refuse("ERR_USAGE_FORK");
   }
   if (
@@ -127,6 +133,27 @@ async function apply(
   const charged = await chargeReport(tx, lic.jti, claims.count, now);
   if (charged.used > charged.allowance) note("quota_overrun", "alert");
   return { seq: claims.seq, status: "accepted" };
+}
+
+/**
+ * Keeps a report that conflicts with the device's chain, as the device signed it: with the
+ * accepted report of the same sequence number (stored by hash), it is the device's own evidence
+ * of a cloned profile, a restored one, or a lost write (RFC 9162 "Misbehaving Logs"). A repeat of
+ * the same report is kept once.
+ */
+async function keepEvidence(tx: Kysely<Database>, r: DecodedReport, kind: AnomalyKind, now: number) {
+  await tx
+    .insertInto("usage_evidence")
+    .values({
+      device_id: r.deviceId,
+      hash: r.hash,
+      seq: r.claims.seq,
+      kind,
+      token: r.token,
+      received_at: now,
+    })
+    .onConflict((oc) => oc.columns(["device_id", "hash"]).doNothing())
+    .execute();
 }
 
 /** Writes what a batch found: one anomaly per kind and one audit entry per outcome, not one per report. */
