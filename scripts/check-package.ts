@@ -20,7 +20,8 @@ import { reachableDeclarations } from "./declaration-graph.js";
 import { packTarball, REPO } from "./pack-tarball.js";
 
 /** Gzipped, minified bytes: the budget a browser app pays for each file. */
-export const BUDGETS = { "dist/index.js": 8 * 1024, "dist/worker.js": 60 * 1024 } as const;
+// The client grew past 8 KiB with worker-crash recovery (ERR_WORKER_CRASHED, a fresh worker on the next load).
+export const BUDGETS = { "dist/index.js": 9 * 1024, "dist/worker.js": 60 * 1024 } as const;
 
 const failures: string[] = [];
 const say = (line: string) => process.stdout.write(`${line}\n`);

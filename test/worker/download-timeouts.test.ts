@@ -51,8 +51,7 @@ async function shards(retry: RetryOptions) {
   });
   return loadShards(pkg.manifest, importContentKey(envelope.key), {
     baseUrl: new URL(base),
-    storage: undefined,
-    useCache: false,
+    cache: undefined,
     concurrency: 2,
     retry,
     progress: () => {},
@@ -83,7 +82,7 @@ describe("slow retrieval does not hang a load (TUF slow retrieval, checklist D7)
     cdn.log.length = 0;
     cdn.misbehaveNext(shardUrl(1), { stallAfter: 1000 });
     cdn.misbehaveNext(shardUrl(2), { dripEveryMs: 20 });
-    const { buffers } = await shards(RETRY);
+    const buffers = await shards(RETRY);
     const model = await readFile(pkg.modelPath);
     const location = pkg.manifest.files[0]?.location as string;
     expect(Buffer.from(buffers.get(location) as Uint8Array).equals(model)).toBe(true);
