@@ -78,7 +78,7 @@ describe("browser storage full (K7)", () => {
       restore();
     }
     expect(full.progress).toContainEqual(
-      expect.objectContaining({ status: "warning", code: "ERR_STORAGE_UNAVAILABLE" }),
+      expect.objectContaining({ status: "warning", code: "ERR_CACHE_SKIPPED" }),
     );
     const storage = await openStorage(idb);
     expect(await storage?.db.count("shards")).toBe(0);
@@ -89,8 +89,8 @@ describe("browser storage full (K7)", () => {
     expect(reports.map((r) => Number(r.count))).toEqual([1]);
     // Room again (the user freed space, or the browser evicted something): the next load caches.
     await full.runtime.dispose();
-    await load(idb);
-    await new Promise((r) => setTimeout(r, 200)); // shard writes finish in the background
+    const roomy = await load(idb);
+    expect(await roomy.runtime.whenCached()).toMatchObject({ complete: true });
     expect(await storage?.db.count("shards")).toBeGreaterThan(0);
   });
 });
