@@ -2,7 +2,12 @@ import { CompactSign, exportJWK, generateKeyPair, type JSONWebKeySet, SignJWT } 
 import { beforeAll, describe, expect, it } from "vitest";
 import { fromBase64Url, toBase64Url, utf8 } from "../../src/core/bytes.js";
 import { type EcJwk, jwkThumbprint } from "../../src/core/jwk.js";
-import { LICENSE_AUDIENCE, type LicenseClaims, verifyLicenseToken } from "../../src/core/license-token.js";
+import {
+  LICENSE_AUDIENCE,
+  type LicenseClaims,
+  MAX_TOKEN_BYTES,
+  verifyLicenseToken,
+} from "../../src/core/license-token.js";
 import { TYP } from "../../src/core/token-types.js";
 
 const NOW = 1_800_000_000;
@@ -157,6 +162,15 @@ describe("license JWT verification", () => {
     expect(await codeOf(`${h}.${b64({ ...claims, quota: { allowance: 1e9, periodEnd: NOW } })}.${s}`)).toBe(
       "ERR_LICENSE_INVALID",
     );
+  });
+
+  it("refuses a token over the size limit even when the issuer signed it", async () => {
+    const big = await sign({ ...claims, pad: "x".repeat(MAX_TOKEN_BYTES) });
+    expect(big.length).toBeGreaterThan(MAX_TOKEN_BYTES);
+    await expect(verifyLicenseToken(big, { jwks, issuer: ISS, currentDate: at(NOW) })).rejects.toMatchObject({
+      code: "ERR_LICENSE_INVALID",
+      message: "license token missing or too large",
+    });
   });
 
   it("refuses crit, oversized tokens and JWE-shaped input", async () => {

@@ -229,6 +229,30 @@ describe("manifest JWS", () => {
     );
   });
 
+  it("refuses five-segment (JWE-shaped) input as malformed, before reading its header", async () => {
+    const [h, p, s] = jws.split(".");
+    const jwe = `${b64json({ alg: "ECDH-ES", enc: "A256GCM" })}.a.b.c.d`;
+    for (const token of [`${h}.${p}.${s}.x.y`, jwe]) {
+      expect(
+        await verifyManifest(token, [publisher.publicJwk]).catch((e) => e),
+        token.slice(-8),
+      ).toMatchObject({
+        code: "ERR_MANIFEST_MALFORMED",
+        message: "manifest is not a compact JWS",
+      });
+    }
+  });
+
+  it("a signature that is not base64url is malformed (not a bad signature), with jose's reason as the cause", async () => {
+    const [h, p, s] = jws.split(".");
+    const e = await verifyManifest(`${h}.${p}.${s}é`, [publisher.publicJwk]).catch((x) => x);
+    expect(e).toMatchObject({
+      code: "ERR_MANIFEST_MALFORMED",
+      message: "manifest is not a well-formed compact JWS",
+    });
+    expect(e.cause).toBeInstanceOf(Error);
+  });
+
   it("refuses a validly signed payload that breaks the schema, naming the field", async () => {
     const kid = await jwkThumbprint(publisher.publicJwk);
     const cases: [unknown, string][] = [

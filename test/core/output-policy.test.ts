@@ -52,6 +52,19 @@ describe("output policy", () => {
     expect(values(applyOutputPolicy({ topK: 1 }, t("float32", new Float32Array([7]), [])))).toEqual([7]);
   });
 
+  it("an output whose last axis is empty is returned untouched (rows of width 0 would never end)", () => {
+    let reads = 0;
+    // Counts the row walk's reads, so that a walk that never ends fails instead of hanging.
+    const data = new Proxy(new Float32Array(0), {
+      get(target, p) {
+        if (p === "length" && ++reads > 100) throw new Error("walked rows of width 0");
+        return Reflect.get(target, p);
+      },
+    });
+    expect(() => applyOutputPolicy({ topK: 1 }, t("float32", data, [4, 0]))).not.toThrow();
+    expect(data.length).toBe(0);
+  });
+
   it("decimals rounds floats half away from zero and leaves non-finite values and integers alone", () => {
     const out = applyOutputPolicy(
       { decimals: 1 },

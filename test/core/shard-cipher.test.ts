@@ -84,6 +84,19 @@ describe("shard sealing (AES-256-GCM with bound AAD)", () => {
     }
   });
 
+  it("refuses an IV that is not 96 bits, or a size the context does not declare, even when the shard authenticates", async () => {
+    // Whoever holds the key can make both (a buggy or hostile packer): the format pins 12-byte
+    // IVs (others go through GHASH, SP 800-38D §8.2) and each shard's size is the manifest's.
+    const { raw, key } = await contentKey();
+    const iv = crypto.getRandomValues(new Uint8Array(16));
+    const params = { name: "AES-GCM", iv, additionalData: shardAad(ctx), tagLength: 128 };
+    const encryptKey = await crypto.subtle.importKey("raw", raw, "AES-GCM", false, ["encrypt"]);
+    const longIv = new Uint8Array(await crypto.subtle.encrypt(params, encryptKey, new Uint8Array(1000)));
+    expect(await codeOf(openShard(key, iv, longIv, ctx))).toBe("ERR_SHARD_DECRYPT_FAILED");
+    const short = seal(raw, new Uint8Array(999), ctx); // sealed under a size it does not have
+    expect(await codeOf(openShard(key, short.iv, short.ciphertext, ctx))).toBe("ERR_SHARD_DECRYPT_FAILED");
+  });
+
   it("content keys imported for use are not extractable", async () => {
     const key = await importContentKey(new Uint8Array(32));
     expect(key.extractable).toBe(false);

@@ -185,10 +185,16 @@ describe("DPoP proofs at POST /v1/licenses (RFC 9449)", () => {
       ],
       ["no proof", ""],
     ];
+    // Where a later check would refuse the proof too, the reason shows the first one did.
+    const reasons: Record<string, RegExp> = {
+      "jwk with d": /jwk must be a public P-256 key/,
+      "two proofs": /more than one DPoP proof/,
+    };
     for (const [name, proof] of cases) {
       const r = await send(d, proof);
       expect(code(r), name).toBe("ERR_DPOP_INVALID");
       expect(r.status, name).toBe(401);
+      if (reasons[name]) expect(r.body.error.data.reason, name).toMatch(reasons[name]);
     }
     const huge = await send(d, "a".repeat(12_000));
     expect(huge.status).toBe(431);

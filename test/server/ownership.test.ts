@@ -135,6 +135,14 @@ describe.each(DIALECTS)("publisher key and model id ownership, retirement (%s)",
     const refused = await device.license(h, client.token, { model, manifestDigest: first.digest });
     expect(refused.status).toBe(410);
     expect(refused.body.error.code).toBe("ERR_MODEL_RETIRED");
+    // Only that version is retired: another version, or another model, was never there at all.
+    for (const other of [
+      { id: "retiring", version: 2 },
+      { id: "never-registered", version: 1 },
+    ]) {
+      const r = await device.license(h, client.token, { model: other, manifestDigest: first.digest });
+      expect(r.body.error.code, JSON.stringify(other)).toBe("ERR_MODEL_NOT_FOUND");
+    }
     const entries = await audit();
     expect(
       entries.some((e) => e.action === "model.retire" && e.subject === "retiring@1" && e.actor !== alice.id),

@@ -6,6 +6,7 @@ import {
   usageGenesis,
   usageReportHash,
 } from "../../src/core/usage-report.js";
+import { decodeReport } from "../../src/server/usage/decode-report.js";
 import { DIALECTS, freshPostgres } from "./databases.js";
 import { grant, type Harness, registerDigits, startHarness, TestDevice } from "./harness.js";
 
@@ -165,6 +166,23 @@ describe.each(DIALECTS)("POST /v1/usage (%s)", (dialect) => {
       .where("jti", "=", r.jti)
       .executeTakeFirstOrThrow();
     expect(used.used).toBe(0);
+  });
+
+  it("names the check that refused a report: not a compact JWS, a signature by another key", async () => {
+    // Through the route either refusal is ERR_USAGE_INVALID whichever check made it (a crash in
+    // a later check is mapped to it too): only the decoder's own error says which check it was.
+    const me = { id: client.id, roles: ["client"], via: "api-key" as const };
+    const refusal = (token: string) => decodeReport(h.server.ctx, me, token).catch((e: unknown) => e);
+    expect(await refusal("not-a-jws")).toMatchObject({
+      code: "ERR_USAGE_INVALID",
+      message: "usage report: not a compact JWS",
+    });
+    const r = await reporter();
+    const forged = await r.next(1, {}, (await TestDevice.create()).sign.privateKey);
+    expect(await refusal(forged.token)).toMatchObject({
+      code: "ERR_USAGE_INVALID",
+      message: "usage report: signature does not verify under the device key",
+    });
   });
 
   it("flags usage beyond the license's allowance and a clock set back", async () => {
