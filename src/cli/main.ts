@@ -24,7 +24,7 @@ const COMMANDS: Record<string, Command> = {
     run: keygenCommand,
   },
   pack: {
-    help: "pack MODEL.onnx --id ID --version N --sign-key JWK (--recipient SERVER_URL|JWKS|JWK | --insecure-key-out FILE) --out DIR [--shard-size BYTES] [--top-k K] [--decimals D] [--force]",
+    help: "pack MODEL.onnx --id ID --version N --sign-key JWK (--recipient SERVER_URL|JWKS|JWK | --insecure-key-out FILE) --out DIR [--shard-size BYTES] [--top-k K] [--decimals D] [--monitor POLICY.json] [--force]",
     options: {
       id: "string",
       version: "string",
@@ -35,6 +35,7 @@ const COMMANDS: Record<string, Command> = {
       "shard-size": "string",
       "top-k": "string",
       decimals: "string",
+      monitor: "string",
       force: "boolean",
     },
     run: packCommand,
@@ -50,7 +51,7 @@ const COMMANDS: Record<string, Command> = {
     run: copyOrtCommand,
   },
   serve: {
-    help: "serve [--data DIR] [--host H] [--port P] [--public-url URL] [--tls-cert PEM --tls-key PEM] [--postgres URL] [--cors ORIGINS] [--trust-proxy ADDRS]",
+    help: "serve [--data DIR] [--host H] [--port P] [--public-url URL] [--tls-cert PEM --tls-key PEM] [--postgres URL] [--cors ORIGINS] [--trust-proxy ADDRS] [--console DIR|off]",
     options: {
       data: "string",
       host: "string",
@@ -61,6 +62,7 @@ const COMMANDS: Record<string, Command> = {
       postgres: "string",
       cors: "string",
       "trust-proxy": "string",
+      console: "string",
     },
     run: serveCommand,
   },

@@ -17,6 +17,7 @@ import {
   shardContext,
 } from "../core/manifest.js";
 import { signManifest } from "../core/manifest-jws.js";
+import { type MonitoringPolicy, monitoringProblem, monitoringSchema } from "../core/monitoring.js";
 import { checkOutputPolicy, type OutputPolicy } from "../core/output-policy.js";
 import { fileSource } from "./file-source.js";
 import { writePublicFile, writeSecretFile } from "./key-files.js";
@@ -40,6 +41,11 @@ export interface PackOptions {
   shardSize?: number;
   /** Signed into the manifest; the runtime applies it to every result (docs/FORMAT.md, "Output policy"). */
   outputPolicy?: OutputPolicy;
+  /**
+   * Output monitoring, signed into the manifest (docs/FORMAT.md, "Monitoring policy"): the
+   * runtime reports aggregate counts of these outputs; `minCount` defaults to 20.
+   */
+  monitoring?: Omit<MonitoringPolicy, "minCount"> & { minCount?: number };
   force?: boolean;
   /** Worker threads sealing shards; default min(4, cores). */
   threads?: number;
@@ -85,7 +91,22 @@ function checkOptions(o: PackOptions) {
     topK === undefined && decimals === undefined
       ? undefined
       : { ...(topK !== undefined ? { topK } : {}), ...(decimals !== undefined ? { decimals } : {}) };
-  return { id, version, shardSize, signingKey, recipient, outputPolicy };
+  const monitoring = o.monitoring === undefined ? undefined : checkMonitoring(o.monitoring);
+  return { id, version, shardSize, signingKey, recipient, outputPolicy, monitoring };
+}
+
+function checkMonitoring(value: unknown): MonitoringPolicy {
+  const withDefault =
+    value && typeof value === "object" && !("minCount" in value) ? { ...value, minCount: 20 } : value;
+  const r = monitoringSchema.safeParse(withDefault);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const path = issue?.path.join(".") ?? "";
+    throw new ModelVaultError("ERR_PACK_MONITORING_INVALID", `monitoring "${path}": ${issue?.message}`, {
+      path,
+    });
+  }
+  return r.data;
 }
 
 async function openInput(path: string) {
@@ -150,9 +171,14 @@ async function externalFiles(modelPath: string, info: OnnxModelInfo) {
  * everything succeeded.
  */
 export async function packModel(o: PackOptions): Promise<PackResult> {
-  const { id, version, shardSize, signingKey, recipient, outputPolicy } = checkOptions(o);
+  const { id, version, shardSize, signingKey, recipient, outputPolicy, monitoring } = checkOptions(o);
   const info = await readInfo(o.modelPath);
   checkOutputPolicy(outputPolicy, info.outputs);
+  const problem = monitoring && monitoringProblem(monitoring, info.outputs);
+  if (problem)
+    throw new ModelVaultError("ERR_PACK_MONITORING_INVALID", `monitoring "${problem[0]}": ${problem[1]}`, {
+      path: problem[0],
+    });
   const external = await externalFiles(o.modelPath, info);
   const staged = await StagedOutput.create(o.outDir, o.force ?? false);
   try {
@@ -191,6 +217,7 @@ export async function packModel(o: PackOptions): Promise<PackResult> {
       files,
       signature: { inputs: info.inputs, outputs: info.outputs },
       ...(outputPolicy ? { outputPolicy } : {}),
+      ...(monitoring ? { monitoring } : {}),
       createdAt: new Date().toISOString(),
     });
     await writePublicFile(join(staged.path, "manifest.jws"), await signManifest(manifest, signingKey));
