@@ -119,7 +119,7 @@ export interface Database {
     license_jti: string | null;
     detail: string;
     created_at: number;
-    /** What it is about when not a device: an entitlement id, `model@version` (migration 4). */
+    /** What it is about when not a device: an entitlement id, `model@version` (migration 5). */
     subject: string | null;
     acknowledged_at: number | null;
     acknowledged_by: string | null;
