@@ -1,8 +1,8 @@
 import { chmod, open as openFile } from "node:fs/promises";
 import { Kysely, type LogEvent, PostgresDialect, SqliteDialect, sql } from "kysely";
+import { allMigrations } from "./all-migrations.js";
 import { DbHealth, type DbLog } from "./db-health.js";
 import { loadPg, loadSqlite } from "./drivers.js";
-import { allMigrations } from "./all-migrations.js";
 import type { Database } from "./schema.js";
 
 export type DatabaseConfig =
