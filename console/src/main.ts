@@ -121,14 +121,18 @@ async function start(credential: string, keep: boolean): Promise<void> {
     for (const a of nav.querySelectorAll("a"))
       a.toggleAttribute("aria-current", a.dataset.page === page.path);
     document.title = `${page.title} · ModelVault console`;
-    mount(content, h("p", { class: "muted" }, "Loading…"));
+    // Each visit renders into its own element: a slower page still loading when the user moves
+    // on finishes into a detached element instead of over the page now shown.
+    const view = h("div", null, h("p", { class: "muted" }, "Loading…"));
+    mount(content, view);
     try {
-      await page.render(ctx, content, new URLSearchParams(query));
+      await page.render(ctx, view, new URLSearchParams(query));
     } catch (e) {
+      if (!view.isConnected) return;
       if (e instanceof ApiError && e.status === 401)
         return signIn("Your credential stopped working (revoked or expired).");
       mount(
-        content,
+        view,
         h(
           "p",
           { class: "notice error", role: "alert" },

@@ -17,7 +17,12 @@ import {
   shardContext,
 } from "../core/manifest.js";
 import { signManifest } from "../core/manifest-jws.js";
-import { type MonitoringPolicy, monitoringProblem, monitoringSchema } from "../core/monitoring.js";
+import {
+  DEFAULT_MIN_COUNT,
+  type MonitoringPolicy,
+  monitoringProblem,
+  monitoringSchema,
+} from "../core/monitoring.js";
 import { checkOutputPolicy, type OutputPolicy } from "../core/output-policy.js";
 import { fileSource } from "./file-source.js";
 import { writePublicFile, writeSecretFile } from "./key-files.js";
@@ -97,7 +102,7 @@ function checkOptions(o: PackOptions) {
 
 function checkMonitoring(value: unknown): MonitoringPolicy {
   const withDefault =
-    value && typeof value === "object" && !("minCount" in value) ? { ...value, minCount: 20 } : value;
+    value && typeof value === "object" && !("minCount" in value) ? { ...value, minCount: DEFAULT_MIN_COUNT } : value;
   const r = monitoringSchema.safeParse(withDefault);
   if (!r.success) {
     const issue = r.error.issues[0];

@@ -151,6 +151,7 @@ for (const dialect of DIALECTS) {
           scopes: ["infer"],
           quota: 100_000,
           periodSeconds: 86400,
+          licenseAllowance: 1000,
           maxDevices: 5,
           expiresAt: Math.floor(Date.now() / 1000) + 86400,
         });
