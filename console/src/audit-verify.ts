@@ -9,7 +9,7 @@ import { checkJoseHeader } from "../../src/core/jose-header.js";
 import { TYP } from "../../src/core/token-types.js";
 import type { AuditEntry } from "./types.js";
 
-/** `prev_hash` of entry 1 (src/server/db/open-database.ts; a test keeps the two equal). */
+/** `prev_hash` of entry 1 (src/server/db/open-database.ts; test/console/audit-verify.test.ts keeps the two equal). */
 export const AUDIT_GENESIS = "modelvault-audit-genesis-v1";
 
 const hex = (b: ArrayBuffer) => [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, "0")).join("");
