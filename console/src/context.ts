@@ -1,4 +1,5 @@
 import type { Api } from "./api.js";
+import type { VerifyResult } from "./audit-verify.js";
 import { h, mount } from "./dom.js";
 import { short, when } from "./format.js";
 import type { AuditEntry, Me } from "./types.js";
@@ -13,6 +14,8 @@ export interface ConsoleContext {
   notify(message: string, kind?: "ok" | "error"): void;
   /** After an action: fetches and shows the newest audit entry of the caller's own actions. */
   recorded(what: string): Promise<void>;
+  /** The last in-browser verification of the audit log in this tab, for the overview. */
+  verified: { result: VerifyResult; at: number } | undefined;
 }
 
 export function makeContext(api: Api, me: Me, status: HTMLElement): ConsoleContext {
@@ -26,6 +29,7 @@ export function makeContext(api: Api, me: Me, status: HTMLElement): ConsoleConte
     me,
     can: (p) => me.permissions.includes(p),
     notify,
+    verified: undefined,
     async recorded(what) {
       const { entries } = await api.get<{ entries: AuditEntry[] }>("/v1/me/audit", { limit: 1 });
       const e = entries[0];

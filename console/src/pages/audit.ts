@@ -51,6 +51,7 @@ export async function auditPage(ctx: ConsoleContext, root: HTMLElement): Promise
         jwks,
         (n) => mount(result, h("p", { class: "muted" }, `Verifying… ${num(n)} entries`)),
       );
+      ctx.verified = { result: r, at: Math.floor(Date.now() / 1000) };
       mount(
         result,
         h(

@@ -111,12 +111,20 @@ export async function overviewPage(ctx: ConsoleContext, root: HTMLElement): Prom
             ? `Last checkpoint: ${num(last.size)} entries, signed ${when(last.at)}.`
             : "No checkpoint signed yet.",
         ),
-        h(
-          "p",
-          { class: "muted" },
-          "Not verified in this tab yet: ",
-          h("a", { href: "#/audit" }, "verify it in the browser"),
-        ),
+        ctx.verified
+          ? h(
+              "p",
+              { class: ctx.verified.result.ok ? "good" : "bad" },
+              ctx.verified.result.ok
+                ? `Verified in this tab at ${when(ctx.verified.at)}: ${num(ctx.verified.result.entries)} entries.`
+                : `NOT verified (${when(ctx.verified.at)}): ${ctx.verified.result.problem}`,
+            )
+          : h(
+              "p",
+              { class: "muted" },
+              "Not verified in this tab yet: ",
+              h("a", { href: "#/audit" }, "verify it in the browser"),
+            ),
       ),
     );
   }
