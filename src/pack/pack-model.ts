@@ -102,7 +102,9 @@ function checkOptions(o: PackOptions) {
 
 function checkMonitoring(value: unknown): MonitoringPolicy {
   const withDefault =
-    value && typeof value === "object" && !("minCount" in value) ? { ...value, minCount: DEFAULT_MIN_COUNT } : value;
+    value && typeof value === "object" && !("minCount" in value)
+      ? { ...value, minCount: DEFAULT_MIN_COUNT }
+      : value;
   const r = monitoringSchema.safeParse(withDefault);
   if (!r.success) {
     const issue = r.error.issues[0];
