@@ -8,6 +8,7 @@
  *                 zod stay dependencies; hono, @hono/node-server and kysely are bundled so a
  *                 browser-only install never pulls them; database drivers and vite stay peers
  * dist/types/     declarations with declaration maps (tsc), one tree per entry's sources
+ * dist/console/   the operations console (Vite), served by `modelvault serve` at /console/
  *
  * Why rolldown (Vite 8's own bundler, already installed) plus tsc: one tool for the browser and
  * Node bundles, with a JavaScript API for the one rewrite below; tsc (TypeScript 7, the native
@@ -21,6 +22,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import MagicString from "magic-string";
 import { type Plugin, rolldown } from "rolldown";
+import { buildConsole } from "./build-console.js";
 import { reachableDeclarations } from "./declaration-graph.js";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
@@ -121,6 +123,8 @@ await Promise.all([
   ),
   declarations(),
 ]);
+// After the bundles: Vite's build runs its own rolldown, one at a time on this 2-core budget.
+await buildConsole(join(dist, "console"));
 await writeFile(
   join(dist, "types/worker.d.ts"),
   '// A Worker script, not a module to import: start it with `new Worker(url, { type: "module" })`\n// or pass its URL as loadModel\'s `workerUrl`.\nexport {};\n',

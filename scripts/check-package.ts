@@ -4,10 +4,11 @@
  * - every declaration reachable from an export resolves: bare imports are dependencies,
  *   peers or Node built-ins, so a consumer's `tsc` never meets a package it lacks;
  * - size budgets, gzipped after minification (what an app's bundler ships): the client entry
- *   and the worker without onnxruntime-web.
+ *   and the worker without onnxruntime-web;
+ * - the operations console ships (dist/console, served at /console/) within its own budget.
  */
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { builtinModules } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,6 +23,8 @@ import { packTarball, REPO } from "./pack-tarball.js";
 /** Gzipped, minified bytes: the budget a browser app pays for each file. */
 // The client grew past 8 KiB with worker-crash recovery (ERR_WORKER_CRASHED, a fresh worker on the next load).
 export const BUDGETS = { "dist/index.js": 9 * 1024, "dist/worker.js": 60 * 1024 } as const;
+/** The console's scripts and styles together, gzipped as Vite emits them (already minified). */
+export const CONSOLE_BUDGET = 40 * 1024;
 
 const failures: string[] = [];
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -62,6 +65,21 @@ for (const [file, budget] of Object.entries(BUDGETS)) {
   say(`${file}: ${(gz / 1024).toFixed(1)} KiB gzipped, minified (budget ${(budget / 1024).toFixed(1)} KiB)`);
   if (gz > budget) failures.push(`${file} is ${gz} bytes gzipped, over its budget of ${budget}`);
 }
+
+// The console is in the tarball, index.html and every asset it names, and within budget.
+const packed = new Set(tarball.files.map((f) => f.path));
+if (!packed.has("dist/console/index.html")) failures.push("dist/console/index.html is not in the package");
+let consoleGz = 0;
+for (const name of await readdir(join(REPO, "dist/console/assets"))) {
+  if (!packed.has(`dist/console/assets/${name}`))
+    failures.push(`dist/console/assets/${name} is not in the package`);
+  consoleGz += gzipSync(await readFile(join(REPO, "dist/console/assets", name)), { level: 9 }).byteLength;
+}
+say(
+  `dist/console: ${(consoleGz / 1024).toFixed(1)} KiB gzipped (budget ${(CONSOLE_BUDGET / 1024).toFixed(1)} KiB)`,
+);
+if (consoleGz > CONSOLE_BUDGET)
+  failures.push(`the console is ${consoleGz} bytes gzipped, over ${CONSOLE_BUDGET}`);
 
 await rm(packDir, { recursive: true, force: true });
 if (failures.length) {

@@ -6,7 +6,7 @@ import { cp, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { manifestDigest } from "../src/core/digest.js";
 import type { EcJwk } from "../src/core/jwk.js";
-import { packModel } from "../src/pack/pack-model.js";
+import { type PackOptions, packModel } from "../src/pack/pack-model.js";
 
 export type ApiCall = (
   token: string,
@@ -49,6 +49,7 @@ export async function packAndRegister(
     outDir: string;
     shardSize?: number;
     outputPolicy?: { topK?: number; decimals?: number };
+    monitoring?: PackOptions["monitoring"];
   },
 ): Promise<{ manifest: string; digest: string }> {
   await packModel({
@@ -61,6 +62,7 @@ export async function packAndRegister(
     force: true,
     ...(o.shardSize ? { shardSize: o.shardSize } : {}),
     ...(o.outputPolicy ? { outputPolicy: o.outputPolicy } : {}),
+    ...(o.monitoring ? { monitoring: o.monitoring } : {}),
   });
   const manifest = await readFile(join(o.outDir, "manifest.jws"), "utf8");
   const contentKey = await readFile(join(o.outDir, "content-key.jwe"), "utf8");

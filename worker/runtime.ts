@@ -269,11 +269,13 @@ export class ModelRuntime {
 
   /** Guards the run with the license, validates inputs, runs, and applies the signed output policy. */
   async run(feeds: Record<string, PlainTensor>): Promise<Record<string, PlainTensor>> {
-    const { license, manifest, session } = this.model;
+    const { license, manifest, session, usage } = this.model;
     license.guard();
     validateInputs(feeds, manifest.signature.inputs);
     const out = await session.run(feeds);
     license.count();
+    // Counted before the output policy changes values; only counts ever leave the worker.
+    if (manifest.monitoring) usage.observe(manifest.monitoring, out);
     return applyOutputPolicy(manifest.outputPolicy, out);
   }
 

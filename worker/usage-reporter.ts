@@ -1,7 +1,18 @@
 import { decodeJwt } from "jose";
-import { signUsageReport, usageGenesis, usageReportHash } from "../src/core/usage-report.js";
+import type { MonitoringPolicy } from "../src/core/monitoring.js";
+import {
+  signUsageReport,
+  type UsageClaims,
+  usageGenesis,
+  usageReportHash,
+} from "../src/core/usage-report.js";
+import type { PlainTensor } from "../src/core/worker-protocol.js";
 import type { LicenseClient, UsageReply } from "./license-client.js";
+import { observeOutputs, type PendingAggregates, releaseAggregates } from "./output-monitor.js";
 import type { DeviceRecord, OutboxEntry, Storage, UsageState } from "./storage.js";
+
+/** The usage state with the output counts not yet reported (stored in the same record). */
+type State = UsageState & { agg?: PendingAggregates | undefined };
 
 const MAX_BATCH = 100;
 
@@ -22,7 +33,8 @@ function licenseOf(token: string): string | undefined {
  * and offline periods and are delivered at least once (the server de-duplicates).
  */
 export class UsageReporter {
-  private state: UsageState | undefined;
+  private state: State | undefined;
+  private monitoring: MonitoringPolicy | undefined;
   private memoryOutbox: OutboxEntry[] = [];
   private persistTimer: ReturnType<typeof setTimeout> | undefined;
   private flushing: Promise<{ sent: number; pending: number }> | undefined;
@@ -34,7 +46,7 @@ export class UsageReporter {
     private readonly now: () => number,
   ) {}
 
-  private async load(): Promise<UsageState> {
+  private async load(): Promise<State> {
     if (!this.state) {
       this.state = (await this.storage?.db.get("usage", this.device.jkt).catch(() => undefined)) ?? {
         jkt: this.device.jkt,
@@ -62,9 +74,24 @@ export class UsageReporter {
       s.license = licenseId;
     }
     s.pending += n;
+    this.schedulePersist();
+  }
+
+  /** Adds a run's outputs to the pending aggregates of the manifest's monitoring policy. */
+  observe(policy: MonitoringPolicy, outputs: Record<string, PlainTensor>): void {
+    const s = this.state;
+    if (!s) return;
+    this.monitoring = policy;
+    s.agg = observeOutputs(s.agg, policy, outputs);
+    this.schedulePersist();
+  }
+
+  private schedulePersist(): void {
     this.persistTimer ??= setTimeout(() => {
       this.persistTimer = undefined;
-      void this.storage?.db.put("usage", { ...s }).catch(() => undefined);
+      // The state as it is then: a report sealed meanwhile replaced it, and must not be undone.
+      const s = this.state;
+      if (s) void this.storage?.db.put("usage", { ...s }).catch(() => undefined);
     }, 1000);
   }
 
@@ -85,7 +112,8 @@ export class UsageReporter {
     if (s.pending === 0 && !heartbeat) return;
     if (!s.license) return;
     const now = this.now();
-    const claims = {
+    const { agg, rest } = releaseAggregates(s.agg, this.monitoring);
+    const claims: UsageClaims = {
       lic: s.license,
       seq: s.seq + 1,
       prev: s.prev,
@@ -93,14 +121,16 @@ export class UsageReporter {
       from: Math.min(s.pendingSince, now),
       to: now,
       iat: now,
+      ...(agg ? { agg } : {}),
     };
     const token = await signUsageReport(this.device.signPrivate, this.device.jkt, claims);
-    const next: UsageState = {
+    const next: State = {
       ...s,
       seq: claims.seq,
       prev: await usageReportHash(token),
       pending: 0,
       pendingSince: now,
+      agg: rest,
     };
     const entry: OutboxEntry = {
       jkt: this.device.jkt,

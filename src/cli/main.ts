@@ -24,7 +24,7 @@ const COMMANDS: Record<string, Command> = {
     run: keygenCommand,
   },
   pack: {
-    help: "pack MODEL.onnx --id ID --version N --sign-key JWK (--recipient SERVER_URL|JWKS|JWK | --insecure-key-out FILE) --out DIR [--shard-size BYTES] [--top-k K] [--decimals D] [--expires-in SECONDS] [--force]",
+    help: "pack MODEL.onnx --id ID --version N --sign-key JWK (--recipient SERVER_URL|JWKS|JWK | --insecure-key-out FILE) --out DIR [--shard-size BYTES] [--top-k K] [--decimals D] [--expires-in SECONDS] [--monitor POLICY.json] [--force]",
     options: {
       id: "string",
       version: "string",
@@ -36,6 +36,7 @@ const COMMANDS: Record<string, Command> = {
       "top-k": "string",
       decimals: "string",
       "expires-in": "string",
+      monitor: "string",
       force: "boolean",
     },
     run: packCommand,
@@ -51,7 +52,7 @@ const COMMANDS: Record<string, Command> = {
     run: copyOrtCommand,
   },
   serve: {
-    help: "serve [--data DIR] [--host H] [--port P] [--public-url URL] [--tls-cert PEM --tls-key PEM] [--postgres URL] [--cors ORIGINS] [--trust-proxy ADDRS]",
+    help: "serve [--data DIR] [--host H] [--port P] [--public-url URL] [--tls-cert PEM --tls-key PEM] [--postgres URL] [--cors ORIGINS] [--trust-proxy ADDRS] [--console DIR|off]",
     options: {
       data: "string",
       host: "string",
@@ -62,6 +63,7 @@ const COMMANDS: Record<string, Command> = {
       postgres: "string",
       cors: "string",
       "trust-proxy": "string",
+      console: "string",
     },
     run: serveCommand,
   },

@@ -1,10 +1,10 @@
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ModelVaultError } from "../core/errors.js";
 import { checkEcJwk } from "../core/jwk.js";
 import { readJsonKeyFile, writePublicFile, writeSecretFile } from "../pack/key-files.js";
 import { generateKeyPairJwk, type KeyPurpose } from "../pack/keygen.js";
-import { packModel } from "../pack/pack-model.js";
+import { type PackOptions, packModel } from "../pack/pack-model.js";
 import { verifyPackage } from "../pack/verify-package.js";
 import { copyOrtRuntime } from "../vite/ort-files.js";
 import type { CliIo } from "./io.js";
@@ -33,6 +33,18 @@ export async function keygenCommand(args: Args, io: CliIo): Promise<void> {
   io.out(`wrote ${privatePath} (private, mode 0600) and ${publicPath}; kid ${publicJwk.kid}`);
 }
 
+/** A monitoring policy file (docs/FORMAT.md, "Monitoring policy"); pack checks its contents. */
+async function readMonitoringFile(path: string): Promise<NonNullable<PackOptions["monitoring"]>> {
+  const text = await readFile(path, "utf8").catch(() => {
+    throw new ModelVaultError("ERR_CLI_USAGE", `--monitor: cannot read ${path}`);
+  });
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ModelVaultError("ERR_PACK_MONITORING_INVALID", `--monitor: ${path} is not JSON`, { path: "" });
+  }
+}
+
 export async function packCommand(args: Args, io: CliIo): Promise<void> {
   const modelPath = args.positionals[0];
   if (!modelPath)
@@ -50,6 +62,8 @@ export async function packCommand(args: Args, io: CliIo): Promise<void> {
   const topK = integer("top-k");
   const decimals = integer("decimals");
   const expiresIn = integer("expires-in");
+  const monitorFile = optional(args, "monitor");
+  const monitoring = monitorFile ? await readMonitoringFile(monitorFile) : undefined;
   const result = await packModel({
     modelPath,
     id: required(args, "id"),
@@ -61,13 +75,15 @@ export async function packCommand(args: Args, io: CliIo): Promise<void> {
     ...(shardSize !== undefined ? { shardSize: Number(shardSize) } : {}),
     ...(topK !== undefined || decimals !== undefined ? { outputPolicy: { topK, decimals } } : {}),
     ...(expiresIn !== undefined ? { expires: Math.floor(Date.now() / 1000) + expiresIn } : {}),
+    ...(monitoring ? { monitoring } : {}),
     force: args.force === true,
   });
   const m = result.manifest;
   const shards = m.files.reduce((n, f) => n + f.shards.length, 0);
   io.out(
     `packed ${m.model.id} v${m.model.version}: ${m.size} bytes in ${shards} shards (${m.files.length} files) → ${result.outDir}` +
-      (m.outputPolicy ? `; output policy ${JSON.stringify(m.outputPolicy)}` : ""),
+      (m.outputPolicy ? `; output policy ${JSON.stringify(m.outputPolicy)}` : "") +
+      (m.monitoring ? `; monitoring ${m.monitoring.outputs.map((o) => o.output).join(", ")}` : ""),
   );
   if (recipient) {
     io.err(

@@ -18,6 +18,7 @@ export async function serveCommand(args: Args, io: CliIo): Promise<void> {
   const cert = optional(args, "tls-cert");
   const key = optional(args, "tls-key");
   const pg = optional(args, "postgres") ?? io.env.MODELVAULT_DATABASE_URL;
+  const consoleDir = optional(args, "console");
   const server = await startServer({
     dataDir,
     host: optional(args, "host") ?? "127.0.0.1",
@@ -27,6 +28,7 @@ export async function serveCommand(args: Args, io: CliIo): Promise<void> {
     ...(pg ? { database: { kind: "postgres" as const, url: pg } } : {}),
     corsOrigins: (optional(args, "cors") ?? "").split(",").filter(Boolean),
     trustProxy: (optional(args, "trust-proxy") ?? "").split(",").filter(Boolean),
+    ...(consoleDir !== undefined ? { consoleDir: consoleDir === "off" ? false : consoleDir } : {}),
     env: io.env,
   });
   await bootstrapAdmin(server.ctx, {
@@ -38,6 +40,7 @@ export async function serveCommand(args: Args, io: CliIo): Promise<void> {
   io.err(
     `modelvault license server on ${server.url} (data in ${dataDir}${pg ? ", PostgreSQL" : ", SQLite"})`,
   );
+  if (server.ctx.options.consoleDir) io.err(`operations console: ${server.url}/console/`);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once("SIGINT", stop);

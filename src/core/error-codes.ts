@@ -332,6 +332,14 @@ export const ERROR_CODES = {
     status: 422,
     text: "The manifest's outputPolicy cannot be applied to an output of this element type (data.output); the model is refused rather than run unhardened.",
   },
+  ERR_PACK_MONITORING_INVALID: {
+    status: 400,
+    text: "The monitoring policy (`pack --monitor FILE`) is malformed or does not fit the model's outputs; data.path names the field.",
+  },
+  ERR_CONSOLE_UNAVAILABLE: {
+    status: 404,
+    text: "The operations console is not served here: this server was started with `--console off`, or from sources without `npm run build`.",
+  },
 } as const satisfies Record<string, { status: number; text: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

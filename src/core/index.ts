@@ -12,6 +12,7 @@ export * from "./jwk.js";
 export * from "./license-token.js";
 export * from "./manifest.js";
 export * from "./manifest-jws.js";
+export * from "./monitoring.js";
 export * from "./output-policy.js";
 export * from "./shard-aad.js";
 export * from "./shard-check.js";

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { ModelVaultError } from "./errors.js";
 import { checkModelId, checkModelVersion } from "./ids.js";
+import { monitoringProblem, monitoringSchema } from "./monitoring.js";
 import type { ShardContext } from "./shard-aad.js";
 import { IV_BYTES, TAG_BYTES } from "./shard-cipher.js";
 
@@ -77,6 +78,8 @@ const manifestSchema = z.strictObject({
   outputPolicy: z
     .strictObject({ topK: safeInt.min(1).optional(), decimals: safeInt.max(15).optional() })
     .optional(),
+  /** Output monitoring (docs/FORMAT.md, "Monitoring policy"): aggregates only, signed with the rest. */
+  monitoring: monitoringSchema.optional(),
   createdAt: z.iso.datetime(),
   /**
    * Seconds since the epoch after which the manifest is no longer valid (TUF freeze): a mirror
@@ -131,6 +134,8 @@ export function parseManifest(value: unknown): Manifest {
     total += file.size;
   });
   if (total !== m.size) fail("size", "does not equal the sum of file sizes");
+  const monitoring = m.monitoring && monitoringProblem(m.monitoring, m.signature.outputs);
+  if (monitoring) fail(`monitoring.${monitoring[0]}`, monitoring[1]);
   return m;
 }
 

@@ -1,6 +1,7 @@
 import { decodeProtectedHeader } from "jose";
 import { concatBytes, fromBase64Url, toBase64Url, utf8 } from "./bytes.js";
 import { sha256 } from "./digest.js";
+import type { OutputAggregates } from "./monitoring.js";
 import { TYP } from "./token-types.js";
 
 /** Claims of one usage report (docs/PROTOCOL.md, "Usage reports"). Times in seconds. */
@@ -16,6 +17,12 @@ export interface UsageClaims {
   from: number;
   to: number;
   iat: number;
+  /**
+   * Output aggregates (docs/FORMAT.md, "Monitoring policy"): counts per bin of each monitored
+   * output, aligned with the manifest's `monitoring.outputs`, `[]` for one not reported yet.
+   * Only in reports whose model declares monitoring, once an output has `minCount` rows.
+   */
+  agg?: OutputAggregates;
 }
 
 /** The value `prev` holds for a device's first report: anchored to the device, not guessable across devices. */

@@ -17,6 +17,12 @@ import {
   shardContext,
 } from "../core/manifest.js";
 import { signManifest } from "../core/manifest-jws.js";
+import {
+  DEFAULT_MIN_COUNT,
+  type MonitoringPolicy,
+  monitoringProblem,
+  monitoringSchema,
+} from "../core/monitoring.js";
 import { checkOutputPolicy, type OutputPolicy } from "../core/output-policy.js";
 import { fileSource } from "./file-source.js";
 import { writePublicFile, writeSecretFile } from "./key-files.js";
@@ -42,6 +48,11 @@ export interface PackOptions {
   outputPolicy?: OutputPolicy;
   /** Signed validity, seconds since the epoch: after it, servers and runtimes refuse the manifest. */
   expires?: number;
+  /**
+   * Output monitoring, signed into the manifest (docs/FORMAT.md, "Monitoring policy"): the
+   * runtime reports aggregate counts of these outputs; `minCount` defaults to 20.
+   */
+  monitoring?: Omit<MonitoringPolicy, "minCount"> & { minCount?: number };
   force?: boolean;
   /** Worker threads sealing shards; default min(4, cores). */
   threads?: number;
@@ -92,7 +103,24 @@ function checkOptions(o: PackOptions) {
       "ERR_PACK_EXPIRES_INVALID",
       "expires must be a time in the future (seconds since the epoch)",
     );
-  return { id, version, shardSize, signingKey, recipient, outputPolicy, expires: o.expires };
+  const monitoring = o.monitoring === undefined ? undefined : checkMonitoring(o.monitoring);
+  return { id, version, shardSize, signingKey, recipient, outputPolicy, expires: o.expires, monitoring };
+}
+
+function checkMonitoring(value: unknown): MonitoringPolicy {
+  const withDefault =
+    value && typeof value === "object" && !("minCount" in value)
+      ? { ...value, minCount: DEFAULT_MIN_COUNT }
+      : value;
+  const r = monitoringSchema.safeParse(withDefault);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const path = issue?.path.join(".") ?? "";
+    throw new ModelVaultError("ERR_PACK_MONITORING_INVALID", `monitoring "${path}": ${issue?.message}`, {
+      path,
+    });
+  }
+  return r.data;
 }
 
 async function openInput(path: string) {
@@ -157,9 +185,15 @@ async function externalFiles(modelPath: string, info: OnnxModelInfo) {
  * everything succeeded.
  */
 export async function packModel(o: PackOptions): Promise<PackResult> {
-  const { id, version, shardSize, signingKey, recipient, outputPolicy, expires } = checkOptions(o);
+  const { id, version, shardSize, signingKey, recipient, outputPolicy, expires, monitoring } =
+    checkOptions(o);
   const info = await readInfo(o.modelPath);
   checkOutputPolicy(outputPolicy, info.outputs);
+  const problem = monitoring && monitoringProblem(monitoring, info.outputs);
+  if (problem)
+    throw new ModelVaultError("ERR_PACK_MONITORING_INVALID", `monitoring "${problem[0]}": ${problem[1]}`, {
+      path: problem[0],
+    });
   const external = await externalFiles(o.modelPath, info);
   const staged = await StagedOutput.create(o.outDir, o.force ?? false);
   try {
@@ -198,6 +232,7 @@ export async function packModel(o: PackOptions): Promise<PackResult> {
       files,
       signature: { inputs: info.inputs, outputs: info.outputs },
       ...(outputPolicy ? { outputPolicy } : {}),
+      ...(monitoring ? { monitoring } : {}),
       createdAt: new Date().toISOString(),
       ...(expires !== undefined ? { expires } : {}),
     });

@@ -1,4 +1,18 @@
+import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/**
+ * The console the package ships: dist/console beside the bundled server (dist/*.js), or, run
+ * from sources, the one the last `npm run build` made. False when neither exists.
+ */
+function defaultConsoleDir(): string | false {
+  for (const rel of ["./console/", "../../dist/console/"]) {
+    const dir = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(join(dir, "index.html"))) return dir;
+  }
+  return false;
+}
 
 /** Where the server keeps its state: an embedded SQLite file, or PostgreSQL for several instances. */
 export type DatabaseConfig =
@@ -46,6 +60,13 @@ export interface ServerOptions {
   rateLimits?: { perPrincipalPerMinute?: number; authFailuresPerMinute?: number };
   /** Anomaly thresholds per minute: requests per principal (spike) and denials per principal (burst). */
   anomalyThresholds?: { requestSpikePerMinute?: number; denialBurstPerMinute?: number };
+  /** Output monitoring thresholds (docs/THREAT-MODEL.md, "Output monitoring"). */
+  monitoring?: MonitoringOptions;
+  /**
+   * The operations console's built files (served at /console/), or false for none. Default: the
+   * console shipped in the package (dist/console).
+   */
+  consoleDir?: string | false;
   /** Write a signed audit checkpoint every N entries (default 100). */
   checkpointEvery?: number;
   /**
@@ -72,8 +93,23 @@ export interface ServerOptions {
   log?: (entry: Record<string, unknown>) => void;
 }
 
-export type ResolvedOptions = Required<Omit<ServerOptions, "tls" | "publicUrl">> &
-  Pick<ServerOptions, "tls" | "publicUrl">;
+export interface MonitoringOptions {
+  /** Distributions are compared over this recent window (default 1 day). */
+  windowSeconds?: number;
+  /** Without a declared baseline, the model's first this-many seconds of aggregates are its baseline (default 3 days). */
+  learnSeconds?: number;
+  /** Population stability index at or above which a distribution has moved (default 0.25). */
+  psi?: number;
+  /** Chi-square p-value below which the move is not chance (default 0.001). */
+  pValue?: number;
+  /** Rows a device needs in the window before it is compared (default 100). */
+  minDeviceCount?: number;
+  /** Rows a reference (everyone else, an entitlement, the model) needs (default 200). */
+  minReferenceCount?: number;
+}
+
+export type ResolvedOptions = Required<Omit<ServerOptions, "tls" | "publicUrl" | "monitoring">> &
+  Pick<ServerOptions, "tls" | "publicUrl"> & { monitoring: Required<MonitoringOptions> };
 
 export function resolveOptions(o: ServerOptions): ResolvedOptions {
   return {
@@ -95,5 +131,15 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     rateLimits: { perPrincipalPerMinute: 600, authFailuresPerMinute: 20, ...o.rateLimits },
     anomalyThresholds: { requestSpikePerMinute: 300, denialBurstPerMinute: 10, ...o.anomalyThresholds },
     timeouts: { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000, ...o.timeouts },
+    consoleDir: o.consoleDir ?? defaultConsoleDir(),
+    monitoring: {
+      windowSeconds: 86400,
+      learnSeconds: 3 * 86400,
+      psi: 0.25,
+      pValue: 0.001,
+      minDeviceCount: 100,
+      minReferenceCount: 200,
+      ...o.monitoring,
+    },
   };
 }

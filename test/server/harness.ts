@@ -4,6 +4,7 @@ import { apiCall, packAndRegister } from "../../scripts/provision.js";
 import { createDpopProof } from "../../src/core/dpop-proof.js";
 import { type EcJwk, jwkThumbprint } from "../../src/core/jwk.js";
 import { generateKeyPairJwk } from "../../src/pack/keygen.js";
+import type { PackOptions } from "../../src/pack/pack-model.js";
 import { bootstrapAdmin } from "../../src/server/bootstrap.js";
 import type { DatabaseConfig } from "../../src/server/db/open-database.js";
 import { type RunningServer, startServer } from "../../src/server/start-server.js";
@@ -101,6 +102,7 @@ export async function registerDigits(
     id?: string;
     keys?: { privateJwk: EcJwk; publicJwk: EcJwk };
     outputPolicy?: Record<string, number>;
+    monitoring?: PackOptions["monitoring"];
   } = {},
 ) {
   const keys = o.keys ?? (await generateKeyPairJwk("sig"));
@@ -122,6 +124,7 @@ export async function registerDigits(
     version,
     outDir: dir,
     ...(o.outputPolicy ? { outputPolicy: o.outputPolicy } : {}),
+    ...(o.monitoring ? { monitoring: o.monitoring } : {}),
   });
   return { dir, manifest, digest, publisher: keys };
 }

@@ -19,21 +19,28 @@ export const PERMISSIONS = {
   "models:assign": ["admin"],
   "models:retire": ["admin"],
   "models:register": ["publisher"],
-  "models:read": ["publisher", "licensor", "auditor"],
+  // Admins retire versions, so they see the catalog too.
+  "models:read": ["admin", "publisher", "licensor", "auditor"],
   "entitlements:write": ["licensor"],
   "entitlements:read": ["licensor", "auditor"],
+  "devices:read": ["licensor", "auditor"],
   "devices:revoke": ["licensor"],
   "devices:release": ["licensor"],
+  "licenses:read": ["licensor", "auditor"],
   "licenses:revoke": ["licensor"],
   "audit:read": ["auditor"],
   "audit:checkpoint": ["admin"],
   "usage:read": ["auditor"],
   "anomalies:read": ["auditor"],
+  // Marking an anomaly reviewed changes no policy: part of auditing (and itself audited).
+  "anomalies:acknowledge": ["auditor"],
   "metrics:read": ["auditor", "admin"],
   "licenses:request": ["client"],
   "usage:report": ["client"],
   "self:read": ["client"],
   "self:keys": ["admin", "publisher", "licensor", "auditor", "client"],
+  // Who am I, what may I do, and the audit entries of my own actions (the console shows them).
+  "self:profile": ["admin", "publisher", "licensor", "auditor", "client"],
 } as const satisfies Record<string, readonly Role[]>;
 
 export type Permission = keyof typeof PERMISSIONS;

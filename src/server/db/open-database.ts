@@ -1,8 +1,8 @@
 import { chmod, open as openFile } from "node:fs/promises";
 import { Kysely, type LogEvent, PostgresDialect, SqliteDialect, sql } from "kysely";
+import { allMigrations } from "./all-migrations.js";
 import { DbHealth, type DbLog } from "./db-health.js";
 import { loadPg, loadSqlite } from "./drivers.js";
-import { MIGRATIONS } from "./migrations.js";
 import type { Database } from "./schema.js";
 
 export type DatabaseConfig =
@@ -189,7 +189,7 @@ async function migrate(db: Db): Promise<void> {
     const done = new Set(
       (await tx.selectFrom("schema_migrations").select("version").execute()).map((r) => r.version),
     );
-    for (const m of MIGRATIONS) {
+    for (const m of allMigrations()) {
       if (done.has(m.version)) continue;
       await m.up(tx, db.dialect);
       if (m.version === 1)

@@ -141,6 +141,24 @@ export interface Database {
     license_jti: string | null;
     detail: string;
     created_at: number;
+    /** What it is about when not a device: an entitlement id, `model@version` (migration 5). */
+    subject: string | null;
+    acknowledged_at: number | null;
+    acknowledged_by: string | null;
+    acknowledgement: string | null;
+  };
+  output_aggregates: {
+    device_id: string;
+    seq: number;
+    /** Index into the manifest's monitoring.outputs. */
+    output: number;
+    model_id: string;
+    model_version: number;
+    entitlement_id: string;
+    /** JSON array of counts per bin. */
+    counts: string;
+    total: number;
+    received_at: number;
   };
   audit_head: { id: number; seq: number; hash: string };
   audit_log: AuditEntry;

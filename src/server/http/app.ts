@@ -8,9 +8,11 @@ import { publicJwks } from "../keys/server-keys.js";
 import { adminRoutes } from "../routes/admin-routes.js";
 import { auditRoutes } from "../routes/audit-routes.js";
 import { catalogRoutes } from "../routes/catalog-routes.js";
+import { inventoryRoutes } from "../routes/inventory-routes.js";
 import { licenseRoutes } from "../routes/license-routes.js";
 import { selfRoutes } from "../routes/self-routes.js";
 import { ClientAddresses } from "./client-address.js";
+import { consoleRoutes } from "./console-files.js";
 import { defineRoute, ROUTE_TABLE, type RouteDeps, socketAddress } from "./define-route.js";
 import { errorResponse } from "./errors.js";
 import { RateLimiter } from "./rate-limiter.js";
@@ -74,7 +76,12 @@ export function createApp(ctx: ServerContext, state: { draining: boolean }): Hon
       c.res.headers.set("DPoP-Nonce", ctx.nonces.issue());
     // While draining, close each connection after its response instead of keeping it alive.
     if (state.draining) c.res.headers.set("Connection", "close");
-    for (const [k, v] of Object.entries(SECURITY_HEADERS)) c.res.headers.set(k, v);
+    for (const [k, v] of Object.entries(SECURITY_HEADERS)) {
+      // The console's pages bring their own policy (script-src 'self', not 'none').
+      if (k === "Content-Security-Policy" && c.res.headers.has(k)) continue;
+      if (k === "Cross-Origin-Resource-Policy" && c.res.headers.has(k)) continue;
+      c.res.headers.set(k, v);
+    }
     // Clients take the server's time from Date (DPoP iat, license checks): say the time the
     // server judges by, not only the socket layer's.
     c.res.headers.set("Date", new Date(ctx.now() * 1000).toUTCString());
@@ -117,8 +124,10 @@ export function createApp(ctx: ServerContext, state: { draining: boolean }): Hon
   licenseRoutes(app, deps);
   selfRoutes(app, deps);
   catalogRoutes(app, deps);
+  inventoryRoutes(app, deps);
   adminRoutes(app, deps);
   auditRoutes(app, deps);
+  consoleRoutes(app, ctx.options.consoleDir);
 
   // A known path with another method is 405, anything else 404 (ASVS 4.1.4).
   const paths = [...new Set(ROUTE_TABLE.map((r) => r.path))];

@@ -13,7 +13,9 @@ export type AnomalyKind =
   | "quota_overrun"
   | "device_limit"
   | "clock_rollback"
-  | "privileged_key_issued";
+  | "privileged_key_issued"
+  | "output_outlier"
+  | "output_drift";
 
 export interface Anomaly {
   kind: AnomalyKind;
@@ -21,6 +23,8 @@ export interface Anomaly {
   principalId?: string | null;
   deviceId?: string | null;
   licenseJti?: string | null;
+  /** What it is about when that is not a device: an entitlement id, `model@version`. */
+  subject?: string | null;
   detail?: Record<string, unknown>;
 }
 
@@ -41,6 +45,10 @@ export async function recordAnomaly(
       license_jti: a.licenseJti ?? null,
       detail: JSON.stringify(a.detail ?? {}),
       created_at: now,
+      subject: a.subject ?? null,
+      acknowledged_at: null,
+      acknowledged_by: null,
+      acknowledgement: null,
     })
     .execute();
   await appendAudit(
@@ -49,7 +57,7 @@ export async function recordAnomaly(
       actor: "system",
       action: "anomaly",
       outcome: "success",
-      subject: a.deviceId ?? a.principalId ?? "-",
+      subject: a.subject ?? a.deviceId ?? a.principalId ?? "-",
       detail: { kind: a.kind, severity: a.severity, ...a.detail },
     },
     now,

@@ -70,6 +70,30 @@ export function adminRoutes(app: Hono, deps: RouteDeps): void {
     app,
     deps,
     {
+      method: "GET",
+      path: "/v1/admin/principals/:id/api-keys",
+      permission: "principals:read",
+      schemas: { params: idParams, query: listQuery },
+    },
+    async (c, _, { params, query }) => {
+      // Ids and dates only: a key's secret is shown once, at creation, and stored as a hash.
+      const keys = await ctx.db.kysely
+        .selectFrom("api_keys")
+        .select(["id", "created_at", "revoked_at"])
+        .where("principal_id", "=", params.id)
+        .orderBy("created_at")
+        .orderBy("id")
+        .offset(query.after)
+        .limit(query.limit)
+        .execute();
+      return c.json({ keys });
+    },
+  );
+
+  defineRoute(
+    app,
+    deps,
+    {
       method: "PUT",
       path: "/v1/admin/principals/:id/roles",
       permission: "roles:write",

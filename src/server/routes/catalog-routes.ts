@@ -1,6 +1,7 @@
 import type { Hono } from "hono";
 import { z } from "zod";
 import { MAX_MANIFEST_BYTES } from "../../core/manifest-jws.js";
+import { describeManifest } from "../catalog/describe-manifest.js";
 import { revokePublisherKey } from "../catalog/publisher-keys.js";
 import { registerModel } from "../catalog/register-model.js";
 import { grantEntitlement } from "../entitlements/grant.js";
@@ -47,6 +48,35 @@ export function catalogRoutes(app: Hono, deps: RouteDeps): void {
     async (c, me, { body }) => c.json(await registerModel(ctx, me.id, body), 201),
   );
 
+  defineRoute(
+    app,
+    deps,
+    { method: "GET", path: "/v1/models", permission: "models:read", schemas: { query: listQuery } },
+    async (c, _, { query }) => {
+      const rows = await ctx.db.kysely
+        .selectFrom("models")
+        .leftJoin("model_owners", "model_owners.model_id", "models.id")
+        .select([
+          "models.id",
+          "models.version",
+          "models.manifest_digest",
+          "models.manifest_jws",
+          "models.registered_by",
+          "models.registered_at",
+          "model_owners.principal_id as owner",
+        ])
+        .orderBy("models.registered_at")
+        .orderBy("models.id")
+        .orderBy("models.version")
+        .offset(query.after)
+        .limit(query.limit)
+        .execute();
+      return c.json({
+        models: rows.map(({ manifest_jws, ...m }) => ({ ...m, ...describeManifest(manifest_jws) })),
+      });
+    },
+  );
+
   // A publisher revokes its own key (compromised, or rotated out) without waiting for an admin.
   defineRoute(
     app,
@@ -61,14 +91,26 @@ export function catalogRoutes(app: Hono, deps: RouteDeps): void {
       c.json(await revokePublisherKey(ctx, me.id, params.kid, body.reason, me.id)),
   );
 
-  defineRoute(app, deps, { method: "GET", path: "/v1/models", permission: "models:read" }, async (c) => {
-    const rows = await ctx.db.kysely
-      .selectFrom("models")
-      .select(["id", "version", "manifest_digest", "registered_by", "registered_at"])
-      .orderBy("registered_at")
-      .execute();
-    return c.json({ models: rows });
-  });
+  defineRoute(
+    app,
+    deps,
+    {
+      method: "GET",
+      path: "/v1/models/retirements",
+      permission: "models:read",
+      schemas: { query: listQuery },
+    },
+    async (c, _, { query }) => {
+      const retirements = await ctx.db.kysely
+        .selectFrom("model_retirements")
+        .selectAll()
+        .orderBy("retired_at", "desc")
+        .offset(query.after)
+        .limit(query.limit)
+        .execute();
+      return c.json({ retirements });
+    },
+  );
 
   defineRoute(
     app,
@@ -94,12 +136,39 @@ export function catalogRoutes(app: Hono, deps: RouteDeps): void {
     async (c, _, { query }) => {
       const rows = await ctx.db.kysely
         .selectFrom("entitlements")
-        .selectAll()
-        .orderBy("created_at")
+        .innerJoin("principals", "principals.id", "entitlements.principal_id")
+        .selectAll("entitlements")
+        .select("principals.name as principal_name")
+        .orderBy("entitlements.created_at")
+        .orderBy("entitlements.id")
         .offset(query.after)
         .limit(query.limit)
         .execute();
-      return c.json({ entitlements: rows });
+      // This period's use of each quota (charged: reserved for open licenses, reported for settled ones).
+      const now = ctx.now();
+      const counters = rows.length
+        ? await ctx.db.kysely
+            .selectFrom("quota_counters")
+            .selectAll()
+            .where(
+              "entitlement_id",
+              "in",
+              rows.map((r) => r.id),
+            )
+            .execute()
+        : [];
+      return c.json({
+        entitlements: rows.map((e) => {
+          const start = now - (now % e.period_seconds);
+          const counter = counters.find((q) => q.entitlement_id === e.id && q.period_start === start);
+          return {
+            ...e,
+            period_start: start,
+            quota_reserved: counter?.reserved ?? 0,
+            quota_used: counter?.used ?? 0,
+          };
+        }),
+      });
     },
   );
 

@@ -31,6 +31,66 @@ export const listQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   after: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
 });
+/** Newest-first pages: `before` an id or sequence number (absent: from the newest). */
+export const newestFirst = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  before: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
+});
+const flag = z.enum(["true", "false"]).transform((v) => v === "true");
+export const anomalyQuery = newestFirst.extend({
+  after: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  kind: z
+    .string()
+    .regex(/^[a-z_]{1,40}$/)
+    .optional(),
+  open: flag.optional(),
+  device: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,128}$/)
+    .optional(),
+});
+export const deviceQuery = listQuery.extend({
+  /** Matches the start of a device id, a principal id, or part of a principal's name. */
+  q: z
+    .string()
+    .regex(/^[A-Za-z0-9 ._:@-]{1,128}$/, "letters, digits, space and ._:@-")
+    .optional(),
+  status: z.enum(["active", "revoked"]).optional(),
+});
+export const licenseQuery = listQuery.extend({
+  device: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,128}$/)
+    .optional(),
+  entitlement: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/)
+    .optional(),
+  open: flag.optional(),
+});
+export const seriesQuery = z.strictObject({
+  model: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/)
+    .optional(),
+  entitlement: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/)
+    .optional(),
+  device: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,128}$/)
+    .optional(),
+  from: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  to: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  bucket: z.enum(["3600", "86400"]).transform(Number).default(86400),
+});
+export const numericIdParams = z.strictObject({
+  id: z
+    .string()
+    .regex(/^[1-9][0-9]{0,15}$/, "a number")
+    .transform(Number),
+});
 export const idParams = z.strictObject({ id });
 /** An RFC 7638 SHA-256 thumbprint: how publisher keys are named. */
 export const kidParams = z.strictObject({ kid: z.string().regex(/^[A-Za-z0-9_-]{43}$/, "a JWK thumbprint") });
@@ -88,3 +148,21 @@ export const entitlementBody = z
     message: "needs the offline scope",
   });
 export type EntitlementGrant = z.infer<typeof entitlementBody>;
+
+/** A licensor's change to an entitlement: limits and lifetimes, never whom or which model. */
+export const entitlementChange = z
+  .strictObject({
+    quota: z.number().int().min(1).max(1e12),
+    licenseAllowance: z.number().int().min(1).max(1e12),
+    maxDevices: z.number().int().min(1).max(100_000),
+    licenseTtlSeconds: z.number().int().min(30).max(DAY),
+    offlineSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(90 * DAY),
+    expiresAt: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  })
+  .partial()
+  .refine((c) => Object.keys(c).length > 0, { message: "change at least one field" });
+export type EntitlementChange = z.infer<typeof entitlementChange>;

@@ -1,12 +1,48 @@
 import type { Hono } from "hono";
 import { z } from "zod";
+import { PERMISSIONS } from "../auth/permissions.js";
 import { defineRoute, type RouteDeps } from "../http/define-route.js";
 import { revokeApiKey, rotateOwnKey } from "../identity/api-key-admin.js";
-import { listQuery, tokenIdParams } from "./schemas.js";
+import { listQuery, newestFirst, tokenIdParams } from "./schemas.js";
 
 /** The caller's own records and keys: every query is filtered to the authenticated principal. */
 export function selfRoutes(app: Hono, deps: RouteDeps): void {
   const { ctx } = deps;
+
+  defineRoute(
+    app,
+    deps,
+    { method: "GET", path: "/v1/me", permission: "self:profile" },
+    async (c, principal) => {
+      const row = await ctx.db.kysely
+        .selectFrom("principals")
+        .select("name")
+        .where("id", "=", principal.id)
+        .executeTakeFirst();
+      return c.json({
+        id: principal.id,
+        name: row?.name ?? null,
+        roles: principal.roles,
+        via: principal.via,
+        // What the caller may do: the console shows only these (the server checks every route anyway).
+        permissions: Object.entries(PERMISSIONS)
+          .filter(([, roles]) => (roles as readonly string[]).some((r) => principal.roles.includes(r)))
+          .map(([p]) => p),
+      });
+    },
+  );
+
+  defineRoute(
+    app,
+    deps,
+    { method: "GET", path: "/v1/me/audit", permission: "self:profile", schemas: { query: newestFirst } },
+    async (c, principal, { query }) => {
+      // Only entries of the caller's own actions, newest first: what its last action produced.
+      let q = ctx.db.kysely.selectFrom("audit_log").selectAll().where("actor", "=", principal.id);
+      if (query.before !== undefined) q = q.where("seq", "<", query.before);
+      return c.json({ entries: await q.orderBy("seq", "desc").limit(query.limit).execute() });
+    },
+  );
 
   defineRoute(
     app,

@@ -5,6 +5,7 @@ import { checkJoseHeader } from "../../core/jose-header.js";
 import { TYP } from "../../core/token-types.js";
 import { type UsageClaims, usageReportHash, usageReportKid } from "../../core/usage-report.js";
 import type { Principal, ServerContext } from "../context.js";
+import { aggregatesWellFormed } from "./output-aggregates.js";
 
 export const MAX_REPORT_BYTES = 4096;
 
@@ -69,7 +70,8 @@ export async function decodeReport(
     !isCount(c.from) ||
     !isCount(c.to) ||
     c.from > c.to ||
-    !isCount(c.iat)
+    !isCount(c.iat) ||
+    (c.agg !== undefined && !aggregatesWellFormed(c.agg))
   ) {
     throw bad("claims are malformed");
   }

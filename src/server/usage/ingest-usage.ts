@@ -6,8 +6,10 @@ import { classifyDbError } from "../db/db-errors.js";
 import { withTransaction } from "../db/open-database.js";
 import type { Database } from "../db/schema.js";
 import { type AnomalyKind, recordAnomaly } from "../monitoring/anomalies.js";
+import { checkOutputDrift } from "../monitoring/output-drift.js";
 import { chargeReport } from "../policy/quota.js";
 import { type DecodedReport, decodeReport } from "./decode-report.js";
+import { aggregatesFit, type MonitoredTarget, PolicyCache, storeAggregates } from "./output-aggregates.js";
 
 export { MAX_REPORT_BYTES } from "./decode-report.js";
 export const MAX_REPORTS_PER_BATCH = 100;
@@ -24,6 +26,9 @@ export interface ReportResult {
 
 /** What one batch found, recorded once at its end: one anomaly per kind, one audit entry per outcome. */
 class BatchFindings {
+  /** Devices whose output aggregates arrived, checked for drift after the commit. */
+  readonly monitored = new Map<string, MonitoredTarget>();
+
   /** Keyed by kind and device (a batch normally comes from one device). */
   readonly anomalies = new Map<
     string,
@@ -54,6 +59,7 @@ async function apply(
   ctx: ServerContext,
   r: DecodedReport,
   found: BatchFindings,
+  policies: PolicyCache,
 ): Promise<ReportResult> {
   const now = ctx.now();
   const { claims } = r;
@@ -107,6 +113,9 @@ async function apply(
   ) {
     note("clock_rollback", "warning");
   }
+  // Aggregates must fit the policy the model signed; a retired version's are dropped.
+  const policy = claims.agg ? await policies.get(lic.model_id, lic.model_version) : undefined;
+  if (claims.agg && policy && !aggregatesFit(claims.agg, policy)) return refuse("ERR_USAGE_INVALID");
   await tx
     .insertInto("usage_reports")
     .values({
@@ -130,6 +139,19 @@ async function apply(
     })
     .where("id", "=", r.deviceId)
     .execute();
+  if (claims.agg && policy) {
+    const target = {
+      modelId: lic.model_id,
+      version: lic.model_version,
+      deviceId: r.deviceId,
+      entitlementId: lic.entitlement_id,
+    };
+    await storeAggregates(tx, target, claims.seq, claims.agg, now);
+    found.monitored.set(
+      `${target.deviceId}|${target.modelId}|${target.version}|${target.entitlementId}`,
+      target,
+    );
+  }
   const charged = await chargeReport(tx, lic.jti, claims.count, now);
   if (charged.used > charged.allowance) note("quota_overrun", "alert");
   return { seq: claims.seq, status: "accepted" };
@@ -247,16 +269,24 @@ export async function ingestUsage(ctx: ServerContext, principal: Principal, toke
   const results: ReportResult[] = new Array(tokens.length);
   // One transaction per batch: one commit (one fsync) instead of one per report; what it found
   // is written last, so every transaction takes the audit head's lock after the rows it changes.
-  await withTransaction(ctx.db, async (tx) => {
+  const monitored = await withTransaction(ctx.db, async (tx) => {
     const found = new BatchFindings();
+    const policies = new PolicyCache(tx);
     for (const { d, i } of order) {
       results[i] =
         d instanceof ModelVaultError
           ? { seq: null, status: "rejected", code: d.code }
-          : await apply(tx, ctx, d, found);
+          : await apply(tx, ctx, d, found, policies);
     }
     await record(tx, ctx, principal, results, decoded, found);
+    return [...found.monitored.values()];
   });
+  // After the commit, in its own transaction: a failing check never costs the reports.
+  for (const target of monitored)
+    await checkOutputDrift(ctx, target).catch((e: unknown) => {
+      if (!ctx.db.health.failed(e))
+        ctx.logger.log("error", "output drift check failed", { error: String((e as Error)?.stack ?? e) });
+    });
   const count = (status: ReportResult["status"]) => results.filter((r) => r.status === status).length;
   ctx.metrics.inc(
     "modelvault_usage_reports_total",
