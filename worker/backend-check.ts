@@ -2,9 +2,9 @@
  * A backend that works, not just one that loads. onnxruntime-web's WebGPU backend creates
  * sessions for some models it then cannot run (MaxPool with ceil_mode, for one), so a WebGPU
  * session is tried once on inputs made from the manifest's signature while the plaintext is
- * still here; when that fails and the app let the runtime choose, the model is loaded on WASM
- * instead and `backendReason` says why. The outcome is remembered per model digest and device,
- * so only a model's first load on a device pays for the trial run.
+ * still here; when that fails, and the same trial passes on WASM (so the inputs were not the
+ * problem), the model is loaded on WASM instead and `backendReason` says why. The outcome is
+ * remembered per model digest and device, so only a model's first load there pays for the trial.
  */
 import { ModelVaultError } from "../src/core/errors.js";
 import type { TensorInfo } from "../src/core/manifest.js";
@@ -79,14 +79,27 @@ export async function createCheckedSession(
   } catch (e) {
     await session.release();
     const reason = (e as Error).message.replace(/^run failed: /, "");
+    // The same trial on WASM tells a WebGPU fault from inputs this model does not accept.
+    const fallback = wasm(`WebGPU loaded the model but failed its trial run (${reason}); WASM instead`);
+    const onWasm = await create(fallback);
+    if (
+      !(await onWasm.run(feeds).then(
+        () => true,
+        () => false,
+      ))
+    ) {
+      await onWasm.release();
+      return { session: await create(i.choice), choice: i.choice };
+    }
     await i.storage?.setState(key, { ok: false, reason } satisfies Remembered).catch(() => undefined);
-    if (i.preference === "webgpu")
+    if (i.preference === "webgpu") {
+      await onWasm.release();
       throw new ModelVaultError(
         "ERR_SESSION_FAILED",
         `WebGPU was requested, but the model cannot run on it: ${reason}`,
       );
-    const choice = wasm(`WebGPU loaded the model but failed its trial run (${reason}); WASM instead`);
-    return { session: await create(choice), choice };
+    }
+    return { session: onWasm, choice: fallback };
   }
   await i.storage?.setState(key, { ok: true } satisfies Remembered).catch(() => undefined);
   return { session, choice: i.choice };
