@@ -37,6 +37,23 @@ describe.each(DIALECTS)("devices, versions and entitlements do not mix (%s)", (d
     expect((await d.license(2)).status).toBe(200);
   });
 
+  it("an entitlement to another model does not license this one", async () => {
+    const { client } = await tenant(t, { modelId: "another-model" });
+    const d = await reportingDevice(t, client.token);
+    expect((await d.license()).body.error.code).toBe("ERR_ENTITLEMENT_NOT_FOUND");
+  });
+
+  it("a device key registered by one principal is refused to another", async () => {
+    const device = await TestDevice.create();
+    const owner = await reportingDevice(t, (await tenant(t)).client.token, device);
+    expect((await owner.license()).status).toBe(200);
+    const thief = await reportingDevice(t, (await tenant(t)).client.token, device);
+    expect((await thief.license()).body.error).toMatchObject({
+      code: "ERR_DEVICE_REVOKED",
+      message: "this device key belongs to another principal",
+    });
+  });
+
   it("one device's license request does not rewrite another device's record", async () => {
     const a = await reportingDevice(t, (await tenant(t)).client.token);
     const b = await reportingDevice(t, (await tenant(t)).client.token);
