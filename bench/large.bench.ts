@@ -6,7 +6,9 @@
  * workers, VmHWM) per side with their ratios; with MODELVAULT_BENCH_CACHE=0 the secure side
  * skips the IndexedDB cache (default on, as loadModel's).
  *
- * MODELVAULT_BENCH_LARGE_BYTES (2.5e9), MODELVAULT_BENCH_LARGE_FILES (5), MODELVAULT_BENCH_ROUNDS (2).
+ * MODELVAULT_BENCH_LARGE_BYTES (2.5e9), MODELVAULT_BENCH_LARGE_FILES (5), MODELVAULT_BENCH_ROUNDS (2),
+ * MODELVAULT_BENCH_RUNS (1; 0 measures loads only: at 2.5 GB onnxruntime-web loads the model but
+ * its first run fails with std::bad_alloc, with or without ModelVault).
  */
 import { mkdir, readdir, stat } from "node:fs/promises";
 import { loadavg } from "node:os";
@@ -20,6 +22,7 @@ const BYTES = Number(process.env.MODELVAULT_BENCH_LARGE_BYTES ?? 2.5e9);
 const FILES = Number(process.env.MODELVAULT_BENCH_LARGE_FILES ?? 5);
 const ROUNDS = Number(process.env.MODELVAULT_BENCH_ROUNDS ?? 2);
 const CACHE = process.env.MODELVAULT_BENCH_CACHE !== "0";
+const RUNS = Number(process.env.MODELVAULT_BENCH_RUNS ?? 1);
 const say = (line: string) => process.stdout.write(`${line}\n`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
@@ -59,7 +62,7 @@ try {
     for (const side of order) {
       try {
         samples[side].push(
-          await measure(setup, side, model, { threads: 1, runs: 1, warm: false, cache: CACHE }),
+          await measure(setup, side, model, { threads: 1, runs: RUNS, warm: false, cache: CACHE }),
         );
       } catch (e) {
         say(`  ${side} round ${round + 1} failed: ${(e as Error).message.split("\n")[0]}`);
