@@ -12,32 +12,18 @@ import type { BackendChoice } from "../src/core/progress.js";
 import type { Backend, PlainTensor } from "../src/core/worker-protocol.js";
 import { OrtSession } from "./ort-session.js";
 import type { Storage } from "./storage.js";
+import { TYPED_ARRAYS } from "./validate-inputs.js";
 
 type Remembered = { ok: true } | { ok: false; reason: string };
-
-const ZEROS: Record<string, (n: number) => ArrayBufferView> = {
-  float32: (n) => new Float32Array(n),
-  float64: (n) => new Float64Array(n),
-  float16: (n) => new Uint16Array(n),
-  int8: (n) => new Int8Array(n),
-  uint8: (n) => new Uint8Array(n),
-  bool: (n) => new Uint8Array(n),
-  int16: (n) => new Int16Array(n),
-  uint16: (n) => new Uint16Array(n),
-  int32: (n) => new Int32Array(n),
-  uint32: (n) => new Uint32Array(n),
-  int64: (n) => new BigInt64Array(n),
-  uint64: (n) => new BigUint64Array(n),
-};
 
 /** Zero inputs shaped by the signature (symbolic dims as 1); undefined when a type has no zero here. */
 export function trialFeeds(signature: TensorInfo[]): Record<string, PlainTensor> | undefined {
   const feeds: Record<string, PlainTensor> = {};
   for (const info of signature) {
-    const zeros = ZEROS[info.type];
-    if (!zeros) return undefined;
+    const array = TYPED_ARRAYS[info.type];
+    if (!array) return undefined;
     const dims = info.shape.map((d) => (typeof d === "number" ? d : 1));
-    feeds[info.name] = { type: info.type, data: zeros(dims.reduce((a, b) => a * b, 1)), dims };
+    feeds[info.name] = { type: info.type, data: new array(dims.reduce((a, b) => a * b, 1)), dims };
   }
   return feeds;
 }

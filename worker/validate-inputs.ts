@@ -2,19 +2,20 @@ import { ModelVaultError } from "../src/core/errors.js";
 import type { TensorInfo } from "../src/core/manifest.js";
 import type { PlainTensor } from "../src/core/worker-protocol.js";
 
-const ARRAY_TYPES: Record<string, string> = {
-  float32: "Float32Array",
-  float64: "Float64Array",
-  int8: "Int8Array",
-  uint8: "Uint8Array",
-  int16: "Int16Array",
-  uint16: "Uint16Array",
-  int32: "Int32Array",
-  uint32: "Uint32Array",
-  int64: "BigInt64Array",
-  uint64: "BigUint64Array",
-  bool: "Uint8Array",
-  float16: "Uint16Array",
+/** The typed array that holds each element type's data (float16 as raw 16-bit words). */
+export const TYPED_ARRAYS: Record<string, { new (length: number): ArrayBufferView; name: string }> = {
+  float32: Float32Array,
+  float64: Float64Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+  int16: Int16Array,
+  uint16: Uint16Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  int64: BigInt64Array,
+  uint64: BigUint64Array,
+  bool: Uint8Array,
+  float16: Uint16Array,
 };
 
 const bad = (input: string, why: string) =>
@@ -35,7 +36,7 @@ export function validateInputs(feeds: Record<string, PlainTensor>, signature: Te
     if (!t) throw bad(info.name, "missing");
     if (info.type !== "unknown" && t.type !== info.type)
       throw bad(info.name, `element type ${t.type}, expected ${info.type}`);
-    const arrayType = ARRAY_TYPES[t.type];
+    const arrayType = TYPED_ARRAYS[t.type]?.name;
     if (arrayType && t.data.constructor.name !== arrayType)
       throw bad(info.name, `data is a ${t.data.constructor.name}, expected ${arrayType}`);
     if (!Array.isArray(t.dims) || t.dims.some((d) => !Number.isSafeInteger(d) || d < 0))

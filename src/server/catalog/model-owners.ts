@@ -4,6 +4,7 @@ import { appendAudit } from "../audit/audit-log.js";
 import type { ServerContext } from "../context.js";
 import { withTransaction } from "../db/open-database.js";
 import type { Database } from "../db/schema.js";
+import { requirePublisher } from "./require-publisher.js";
 
 /**
  * Inside a registration's transaction: the first registrant of a model id owns it; anyone else
@@ -40,15 +41,7 @@ export async function assignModelOwner(
   principalId: string,
 ): Promise<{ modelId: string; owner: string; previous: string | null }> {
   return withTransaction(ctx.db, async (tx) => {
-    const roles = await tx
-      .selectFrom("principal_roles")
-      .select("role")
-      .where("principal_id", "=", principalId)
-      .execute();
-    if (!roles.some((r) => r.role === "publisher"))
-      throw new ModelVaultError("ERR_NOT_FOUND", "no publisher principal with this id", {
-        path: "principalId",
-      });
+    await requirePublisher(tx, principalId);
     const before = await tx
       .selectFrom("model_owners")
       .select("principal_id")

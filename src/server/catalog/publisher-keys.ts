@@ -5,6 +5,7 @@ import { appendAudit } from "../audit/audit-log.js";
 import type { ServerContext } from "../context.js";
 import { withTransaction } from "../db/open-database.js";
 import type { Database } from "../db/schema.js";
+import { requirePublisher } from "./require-publisher.js";
 
 /**
  * An admin trusts a publisher key for one publisher principal: manifests it signs can then be
@@ -20,15 +21,7 @@ export async function addPublisherKey(
 ): Promise<{ kid: string; owner: string }> {
   const kid = await jwkThumbprint(jwk);
   await withTransaction(ctx.db, async (tx) => {
-    const roles = await tx
-      .selectFrom("principal_roles")
-      .select("role")
-      .where("principal_id", "=", principalId)
-      .execute();
-    if (!roles.some((r) => r.role === "publisher"))
-      throw new ModelVaultError("ERR_NOT_FOUND", "no publisher principal with this id", {
-        path: "principalId",
-      });
+    await requirePublisher(tx, principalId);
     const existing = await tx
       .selectFrom("publisher_keys")
       .select(["principal_id", "revoked_at"])
