@@ -50,6 +50,8 @@ export async function packAndRegister(
     shardSize?: number;
     outputPolicy?: { topK?: number; decimals?: number };
     monitoring?: PackOptions["monitoring"];
+    /** A traceable package (docs/TRACING.md): slots and where the publisher's trace key goes. */
+    trace?: { slots: number; keyOut: string; strength?: number };
   },
 ): Promise<{ manifest: string; digest: string }> {
   await packModel({
@@ -63,10 +65,22 @@ export async function packAndRegister(
     ...(o.shardSize ? { shardSize: o.shardSize } : {}),
     ...(o.outputPolicy ? { outputPolicy: o.outputPolicy } : {}),
     ...(o.monitoring ? { monitoring: o.monitoring } : {}),
+    ...(o.trace
+      ? {
+          traceSlots: o.trace.slots,
+          traceKeyOut: o.trace.keyOut,
+          ...(o.trace.strength !== undefined ? { traceStrength: o.trace.strength } : {}),
+        }
+      : {}),
   });
   const manifest = await readFile(join(o.outDir, "manifest.jws"), "utf8");
   const contentKey = await readFile(join(o.outDir, "content-key.jwe"), "utf8");
-  await call(o.publisherToken, "POST", "/v1/models", { manifest, contentKey });
+  const traceKey = o.trace ? await readFile(join(o.outDir, "trace-key.jwe"), "utf8") : undefined;
+  await call(o.publisherToken, "POST", "/v1/models", {
+    manifest,
+    contentKey,
+    ...(traceKey ? { traceKey } : {}),
+  });
   return { manifest, digest: await manifestDigest(manifest) };
 }
 

@@ -22,6 +22,7 @@ import { checkRuntimeAssets } from "./runtime-assets.js";
 import { secureUrl } from "./secure-url.js";
 import { browserStorageEstimate, type EstimateStorage, ShardCache } from "./shard-cache.js";
 import { loadShards } from "./shard-loader.js";
+import { unwrapSlotKeys } from "./slot-keys.js";
 import { type DeviceRecord, openStorage, type Storage } from "./storage.js";
 import { TrustedClock } from "./trusted-clock.js";
 import { UsageReporter } from "./usage-reporter.js";
@@ -170,6 +171,7 @@ export class ModelRuntime {
           { cause },
         );
       });
+      const slots = await unwrapSlotKeys(device.agreePrivate, claims, manifest);
       const state = license.state();
       callbacks.progress({
         status: "license-granted",
@@ -180,11 +182,15 @@ export class ModelRuntime {
         allowance: state.allowance,
         offline: state.offline,
       });
-      return { license, key };
+      return { license, key, slots };
     })();
     licensed.catch(() => undefined);
     const contentKey = licensed.then((l) => l.key);
     contentKey.catch(() => undefined); // a load that fails before decrypting never awaits it
+    const slotKeys = manifest.trace
+      ? licensed.then((l) => l.slots ?? { bits: new Uint8Array(), keys: [] })
+      : undefined;
+    slotKeys?.catch(() => undefined);
     const cache =
       options.cache && this.storage
         ? await ShardCache.open(
@@ -203,7 +209,7 @@ export class ModelRuntime {
         : undefined;
     let buffers: Map<string, Uint8Array>;
     try {
-      buffers = await loadShards(manifest, contentKey, {
+      buffers = await loadShards(manifest, contentKey, slotKeys, {
         baseUrl: manifestUrl,
         cache,
         concurrency: options.concurrency,

@@ -38,6 +38,8 @@ export class ShardCache {
     private readonly model: CachedModel,
     private readonly present: Set<string>,
     private readonly progress: (p: LoadProgress) => void,
+    /** Every digest in storage when the load began (tracked objects may be among them). */
+    private readonly stored: Set<string>,
   ) {}
 
   /**
@@ -59,7 +61,7 @@ export class ShardCache {
       bytes: model.shards.reduce((n, s) => n + s.size, 0),
       lastUsed: model.now,
     };
-    const cache = new ShardCache(storage, record, present, progress);
+    const cache = new ShardCache(storage, record, present, progress, keys);
     const need = model.shards.filter((s) => !present.has(s.sha256)).reduce((n, s) => n + s.size, 0);
     const before = await estimate();
     if (before)
@@ -112,6 +114,17 @@ export class ShardCache {
     this.on = false;
     this.reason = reason;
     this.progress({ status: "warning", code: "ERR_CACHE_SKIPPED", message: `not cached: ${reason}` });
+  }
+
+  /**
+   * Adds an object learnt after the plan (a trace slot's variant: which one depends on the
+   * license) to this model's record, so eviction removes it and completeness counts it.
+   */
+  track(sha256: string, size: number): void {
+    if (this.model.shards.includes(sha256)) return;
+    if (this.stored.has(sha256)) this.present.add(sha256);
+    this.model.shards.push(sha256);
+    this.model.bytes += size;
   }
 
   async get(sha256: string): Promise<Uint8Array | undefined> {

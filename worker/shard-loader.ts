@@ -10,11 +10,14 @@ import {
   shardPath,
 } from "../src/core/manifest.js";
 import type { LoadProgress } from "../src/core/progress.js";
+import type { ShardContext } from "../src/core/shard-aad.js";
 import { checkShardBytes } from "../src/core/shard-check.js";
-import { openShard } from "../src/core/shard-cipher.js";
+import { openShard, TAG_BYTES } from "../src/core/shard-cipher.js";
+import { type TraceSection, type TraceSlot, variantContext } from "../src/core/tracing/trace-manifest.js";
 import { watchDownload } from "./download-watchdog.js";
 import { type RetryOptions, withRetry } from "./retry.js";
 import type { ShardCache } from "./shard-cache.js";
+import type { SlotKeys } from "./slot-keys.js";
 
 export interface ShardLoadOptions {
   baseUrl: URL;
@@ -83,9 +86,9 @@ async function download(url: URL, expected: number, o: ShardLoadOptions): Promis
 }
 
 /** Ciphertext of one shard from the network, checked against the manifest's digest, then cached. */
-async function fetchVerified(file: ManifestFile, shard: ManifestShard, o: ShardLoadOptions) {
+async function fetchVerified(label: string, shard: ManifestShard, o: ShardLoadOptions) {
   const bytes = await download(new URL(shardPath(shard), o.baseUrl), shardCiphertextSize(shard), o);
-  await checkShardBytes(shard, bytes, file.location);
+  await checkShardBytes(shard, bytes, label);
   // Cached in the background: decryption and session creation never wait for IndexedDB.
   o.cache?.put(shard.sha256, bytes);
   return bytes;
@@ -98,15 +101,14 @@ async function fetchVerified(file: ManifestFile, shard: ManifestShard, o: ShardL
  * dropped and fetched again.
  */
 async function openOne(
-  manifest: Manifest,
-  file: ManifestFile,
+  label: string,
   shard: ManifestShard,
-  contentKey: Promise<CryptoKey>,
+  key: Promise<CryptoKey>,
+  context: ShardContext,
   o: ShardLoadOptions,
   downloaded: (bytes: number, fromCache: boolean) => void,
 ): Promise<Uint8Array> {
-  const open = async (bytes: Uint8Array) =>
-    openShard(await contentKey, fromBase64Url(shard.iv), bytes, shardContext(manifest, file, shard.index));
+  const open = async (bytes: Uint8Array) => openShard(await key, fromBase64Url(shard.iv), bytes, context);
   const cached = await o.cache?.get(shard.sha256);
   if (cached && cached.length === shardCiphertextSize(shard)) {
     downloaded(cached.length, true);
@@ -118,48 +120,95 @@ async function openOne(
       o.progress({
         status: "warning",
         code: "ERR_SHARD_DECRYPT_FAILED",
-        message: `cached shard ${shard.index} of ${file.location} was corrupt; fetched again`,
+        message: `cached shard ${shard.index} of ${label} was corrupt; fetched again`,
       });
     }
   } else if (cached) {
     await o.cache?.drop(shard.sha256);
   }
-  const bytes = await fetchVerified(file, shard, o);
+  const bytes = await fetchVerified(label, shard, o);
   downloaded(bytes.length, false);
   // Downloads start before the license arrives; decryption waits for its key.
   return open(bytes);
 }
 
+/** Download/decrypt jobs: every shard of every file, then one variant per trace slot. */
+type Job =
+  | { kind: "shard"; file: ManifestFile; shard: ManifestShard }
+  | { kind: "slot"; file: ManifestFile; index: number };
+
 /**
  * Fetches, verifies and decrypts every shard of every file with bounded parallelism (fetching
- * while the content key is still on its way), each
- * file into one buffer allocated once at its final size. Plaintext exists only here and in
- * the session; the caller zeroes these buffers once the session holds the model.
+ * while the content key is still on its way), each file into one buffer allocated once at its
+ * final size. A traceable model's slots are zero in the shards; the variant the license selects
+ * for each slot is fetched, verified and decrypted under its own key, and written over the slot
+ * once every shard is in place. Plaintext exists only here and in the session; the caller
+ * zeroes these buffers once the session holds the model.
  */
 export async function loadShards(
   manifest: Manifest,
   contentKey: Promise<CryptoKey>,
+  slotKeys: Promise<SlotKeys> | undefined,
   o: ShardLoadOptions,
 ): Promise<Map<string, Uint8Array>> {
   const buffers = new Map(manifest.files.map((f) => [f.location, new Uint8Array(f.size)]));
-  const jobs = manifest.files.flatMap((file) => file.shards.map((shard) => ({ file, shard })));
-  const total = jobs.reduce((n, j) => n + shardCiphertextSize(j.shard), 0);
+  const fileOf = new Map(manifest.files.map((f) => [f.location, f]));
+  const slots = manifest.trace?.slots ?? [];
+  const jobs: Job[] = [
+    ...manifest.files.flatMap((file) =>
+      file.shards.map((shard) => ({ kind: "shard" as const, file, shard })),
+    ),
+    ...slots.map((s, index) => ({ kind: "slot" as const, file: fileOf.get(s.file) as ManifestFile, index })),
+  ];
+  const total =
+    manifest.files.reduce((n, f) => n + f.shards.reduce((m, s) => m + shardCiphertextSize(s), 0), 0) +
+    slots.reduce((n, s) => n + s.size + TAG_BYTES, 0);
+  const variants: { file: string; offset: number; plain: Uint8Array }[] = [];
   let loaded = 0;
   let decrypted = 0;
+  const downloaded = (location: string, index: number) => (bytes: number, fromCache: boolean) => {
+    loaded += bytes;
+    o.progress({
+      status: "shard-downloaded",
+      location,
+      index,
+      bytes,
+      loadedBytes: loaded,
+      totalBytes: total,
+      fromCache,
+    });
+  };
   try {
-    await mapLimit(jobs, o.concurrency, async ({ file, shard }) => {
-      const plain = await openOne(manifest, file, shard, contentKey, o, (bytes, fromCache) => {
-        loaded += bytes;
-        o.progress({
-          status: "shard-downloaded",
-          location: file.location,
-          index: shard.index,
-          bytes,
-          loadedBytes: loaded,
-          totalBytes: total,
-          fromCache,
-        });
-      });
+    await mapLimit(jobs, o.concurrency, async (job) => {
+      if (job.kind === "slot") {
+        const keys = await (slotKeys as Promise<SlotKeys>);
+        const slot = slots[job.index] as TraceSlot;
+        const bit = keys.bits[job.index] === 1 ? 1 : 0;
+        const label = `trace slot ${job.index}`;
+        const shard = { index: job.index, size: slot.size, ...slot.variants[bit] };
+        o.cache?.track(shard.sha256, shardCiphertextSize(shard));
+        const context = variantContext(
+          manifest.model,
+          manifest.trace as TraceSection,
+          job.file.size,
+          job.index,
+          bit,
+        );
+        const key = Promise.resolve(keys.keys[job.index] as CryptoKey);
+        const plain = await openOne(label, shard, key, context, o, downloaded(label, job.index));
+        variants.push({ file: slot.file, offset: slot.offset, plain });
+        return;
+      }
+      const { file, shard } = job;
+      const context = shardContext(manifest, file, shard.index);
+      const plain = await openOne(
+        file.location,
+        shard,
+        contentKey,
+        context,
+        o,
+        downloaded(file.location, shard.index),
+      );
       o.progress({ status: "shard-verified", location: file.location, index: shard.index });
       (buffers.get(file.location) as Uint8Array).set(plain, shard.index * manifest.shardSize);
       plain.fill(0);
@@ -172,10 +221,14 @@ export async function loadShards(
         totalBytes: manifest.size,
       });
     });
+    // Every shard is in place: the slots are zero there until their variants go in.
+    for (const v of variants) (buffers.get(v.file) as Uint8Array).set(v.plain, v.offset);
   } catch (e) {
     // Nothing partial is ever handed on: wipe what was decrypted so far.
     for (const b of buffers.values()) b.fill(0);
     throw e;
+  } finally {
+    for (const v of variants) v.plain.fill(0);
   }
   return buffers;
 }

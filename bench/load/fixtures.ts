@@ -40,6 +40,8 @@ export interface ModelSource {
   input: string;
   dims: number[];
   shardSize?: number;
+  /** Packed traceable with this many slots (docs/TRACING.md). */
+  traceSlots?: number;
 }
 
 const OUT = join(REPO, "bench/.out/models");
@@ -65,6 +67,22 @@ export async function loadBenchModels(): Promise<ModelSource[]> {
       file: join(OUT, "synthetic-64m.onnx"),
       input: "x",
       dims: [1, 65536],
+    },
+    {
+      id: "digits-traced",
+      name: "digits, traceable (256 slots)",
+      file: join(REPO, "models/digits/digits.onnx"),
+      input: "pixels",
+      dims: [1, 784],
+      traceSlots: 256,
+    },
+    {
+      id: "synthetic-64m-traced",
+      name: "synthetic 64 MiB, traceable (256 slots)",
+      file: join(OUT, "synthetic-64m.onnx"),
+      input: "x",
+      dims: [1, 65536],
+      traceSlots: 256,
     },
     {
       id: "conv-net",
@@ -122,8 +140,12 @@ export async function setUp(list: ModelSource[]): Promise<BenchSetup> {
       version: 1,
       outDir: out,
       ...(m.shardSize ? { shardSize: m.shardSize } : {}),
+      ...(m.traceSlots
+        ? { trace: { slots: m.traceSlots, keyOut: join(serverData, `${m.id}.trace-key.json`) } }
+        : {}),
     });
     await rm(join(out, "content-key.jwe"));
+    await rm(join(out, "trace-key.jwe"), { force: true });
     // Hard links: multi-GB models are served without a second copy on disk.
     await mkdir(join(dist, "plain", m.id), { recursive: true });
     for (const f of [m.file, ...(m.externalData ?? []).map((d) => join(dirname(m.file), d))])

@@ -10,6 +10,7 @@ import {
   revokeCommand,
   serveCommand,
 } from "./server-commands.js";
+import { traceCommand } from "./trace-command.js";
 
 type Command = {
   options: Record<string, "string" | "boolean">;
@@ -24,7 +25,14 @@ const COMMANDS: Record<string, Command> = {
     run: keygenCommand,
   },
   pack: {
-    help: "pack MODEL.onnx --id ID --version N --sign-key JWK (--recipient SERVER_URL|JWKS|JWK | --insecure-key-out FILE) --out DIR [--shard-size BYTES] [--top-k K] [--decimals D] [--expires-in SECONDS] [--monitor POLICY.json] [--force]",
+    help: [
+      "pack MODEL.onnx --id ID --version N --sign-key JWK (--recipient SERVER_URL|JWKS|JWK | --insecure-key-out FILE) --out DIR [--shard-size BYTES] [--top-k K] [--decimals D] [--expires-in SECONDS] [--monitor POLICY.json] [--force]",
+      "        [--trace-slots N --trace-key-out FILE [--trace-strength S] [--trace-coverage C] [--trace-tolerance T] [--trace-inputs FEEDS.json]]",
+      "        traceable package (docs/TRACING.md): N marked slots (1..512) covering C of the float weights (default 0.5), each",
+      "        weight moved by S × its tensor's std (default 0.015); refused when outputs move by more than T (default 0.25) on 32",
+      '        random inputs (floats uniform in [0,1), integers 0/1, symbolic dims 1) or on FEEDS.json ([{"input": {"dims": [..], "data": [..]}}]).',
+      "        FILE gets the trace secret (0600); with --recipient, trace-key.jwe seals it for `register`",
+    ].join("\n"),
     options: {
       id: "string",
       version: "string",
@@ -37,13 +45,28 @@ const COMMANDS: Record<string, Command> = {
       decimals: "string",
       "expires-in": "string",
       monitor: "string",
+      "trace-slots": "string",
+      "trace-key-out": "string",
+      "trace-strength": "string",
+      "trace-coverage": "string",
+      "trace-tolerance": "string",
+      "trace-inputs": "string",
       force: "boolean",
     },
     run: packCommand,
   },
   verify: {
-    help: "verify DIR --publisher-key JWK [--recipient-key JWK [--extract DIR]]",
-    options: { "publisher-key": "string", "recipient-key": "string", extract: "string" },
+    help: [
+      "verify DIR --publisher-key JWK [--recipient-key JWK [--extract DIR]] [--trace-key FILE]",
+      "        a traceable package's slot variants are checked too (decrypted with --trace-key, the publisher's trace key file, or",
+      "        with --recipient-key through trace-key.jwe); --extract fills every slot with variant 0 (the all-0 codeword's model)",
+    ].join("\n"),
+    options: {
+      "publisher-key": "string",
+      "recipient-key": "string",
+      extract: "string",
+      "trace-key": "string",
+    },
     run: verifyCommand,
   },
   "copy-ort": {
@@ -73,7 +96,7 @@ const COMMANDS: Record<string, Command> = {
     run: adminCommand,
   },
   register: {
-    help: "register DIR   (a packed model: manifest.jws + content-key.jwe)",
+    help: "register DIR   (a packed model: manifest.jws + content-key.jwe, and trace-key.jwe when traceable)",
     options: {},
     run: registerCommand,
   },
@@ -99,6 +122,20 @@ const COMMANDS: Record<string, Command> = {
     help: "revoke entitlement|device|license ID | revoke release ENTITLEMENT DEVICE   (frees the device's slot)",
     options: {},
     run: revokeCommand,
+  },
+  trace: {
+    help: "trace LEAKED.onnx --package DIR --trace-key FILE [--model ID --version N] [--epsilon E] [--json] [--reads-out FILE] [--reads-only]   who leaked a traceable model (docs/TRACING.md)",
+    options: {
+      package: "string",
+      "trace-key": "string",
+      model: "string",
+      version: "string",
+      epsilon: "string",
+      json: "boolean",
+      "reads-out": "string",
+      "reads-only": "boolean",
+    },
+    run: traceCommand,
   },
   audit: {
     help: "audit verify (--db FILE | --postgres URL | --export FILE) --jwks FILE [--checkpoints FILE] | audit export (--db FILE | --postgres URL) | audit tail [--n N]",

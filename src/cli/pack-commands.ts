@@ -4,7 +4,7 @@ import { ModelVaultError } from "../core/errors.js";
 import { checkEcJwk } from "../core/jwk.js";
 import { readJsonKeyFile, writePublicFile, writeSecretFile } from "../pack/key-files.js";
 import { generateKeyPairJwk, type KeyPurpose } from "../pack/keygen.js";
-import { type PackOptions, packModel } from "../pack/pack-model.js";
+import { type PackOptions, type PackResult, packModel } from "../pack/pack-model.js";
 import { verifyPackage } from "../pack/verify-package.js";
 import { copyOrtRuntime } from "../vite/ort-files.js";
 import type { CliIo } from "./io.js";
@@ -64,6 +64,7 @@ export async function packCommand(args: Args, io: CliIo): Promise<void> {
   const expiresIn = integer("expires-in");
   const monitorFile = optional(args, "monitor");
   const monitoring = monitorFile ? await readMonitoringFile(monitorFile) : undefined;
+  const trace = await traceOptions(args);
   const result = await packModel({
     modelPath,
     id: required(args, "id"),
@@ -76,6 +77,7 @@ export async function packCommand(args: Args, io: CliIo): Promise<void> {
     ...(topK !== undefined || decimals !== undefined ? { outputPolicy: { topK, decimals } } : {}),
     ...(expiresIn !== undefined ? { expires: Math.floor(Date.now() / 1000) + expiresIn } : {}),
     ...(monitoring ? { monitoring } : {}),
+    ...trace,
     force: args.force === true,
   });
   const m = result.manifest;
@@ -88,9 +90,12 @@ export async function packCommand(args: Args, io: CliIo): Promise<void> {
   if (recipient) {
     io.err(
       `publish ${join(result.outDir, "manifest.jws")} and ${join(result.outDir, "shards")}/ only: ` +
-        `content-key.jwe is for \`modelvault register\` (it is sealed to the server, but it does not belong on a CDN)`,
+        (result.trace
+          ? "content-key.jwe and trace-key.jwe are for `modelvault register` (they are sealed to the server, but they do not belong on a CDN)"
+          : "content-key.jwe is for `modelvault register` (it is sealed to the server, but it does not belong on a CDN)"),
     );
   }
+  if (result.trace) printTrace(result, io);
   if (insecureKeyOut) {
     io.err(
       `WARNING: the raw content key was written to ${insecureKeyOut}. Anyone with this file can decrypt the model.`,
@@ -99,6 +104,58 @@ export async function packCommand(args: Args, io: CliIo): Promise<void> {
       "WARNING: use --insecure-key-out for local development only; production packs seal the key with --recipient.",
     );
   }
+}
+
+/** `--trace-*` flags as packModel options; numbers that do not parse reach packModel as NaN and are refused there. */
+async function traceOptions(args: Args): Promise<Partial<PackOptions>> {
+  const number = (name: string) => {
+    const v = optional(args, name);
+    if (v === undefined) return undefined;
+    return /^[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$/.test(v) ? Number(v) : Number.NaN;
+  };
+  const inputsFile = optional(args, "trace-inputs");
+  const o: Partial<PackOptions> = {
+    traceSlots: number("trace-slots"),
+    traceKeyOut: optional(args, "trace-key-out"),
+    traceStrength: number("trace-strength"),
+    traceCoverage: number("trace-coverage"),
+    traceTolerance: number("trace-tolerance"),
+    traceInputs: inputsFile === undefined ? undefined : await readJsonFile(inputsFile, "--trace-inputs"),
+  };
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+}
+
+async function readJsonFile<T>(path: string, flag: string): Promise<T> {
+  const text = await readFile(path, "utf8").catch(() => {
+    throw new ModelVaultError("ERR_CLI_USAGE", `${flag}: cannot read ${path}`);
+  });
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new ModelVaultError("ERR_PACK_TRACE_INVALID", `${flag}: ${path} is not JSON`, {
+      path: "traceInputs",
+    });
+  }
+}
+
+const fmt = (n: number) => (n === 0 ? "0" : n.toPrecision(3));
+
+function printTrace(result: PackResult, io: CliIo): void {
+  const t = result.trace as NonNullable<PackResult["trace"]>;
+  const size = result.manifest.size;
+  io.out(
+    `traceable: ${t.slots} slots × ${t.slotLength} weights (${(t.coverage * 100).toFixed(1)}% of ${t.eligibleWeights} eligible weights), ` +
+      `strength ${t.strength}σ; the variants add ${t.storageOverheadBytes} bytes (${((t.storageOverheadBytes / size) * 100).toFixed(1)}% of the model)`,
+  );
+  const q = t.quality;
+  io.out(
+    "skipped" in q
+      ? `quality guard skipped: ${q.skipped}`
+      : `quality: max |Δ| ${fmt(q.maxDiff)}, mean |Δ| ${fmt(q.meanDiff)} over ${q.samples} ${q.inputs} samples × ${q.codewords.length} codewords (${q.codewords.join(", ")}); tolerance ${q.tolerance}`,
+  );
+  io.err(
+    `the trace key ${result.files.traceKeyOut} (mode 0600) is the publisher's copy of the trace secret: keep it like a private key; it is needed to trace a leak offline`,
+  );
 }
 
 export async function verifyCommand(args: Args, io: CliIo): Promise<void> {
@@ -111,6 +168,7 @@ export async function verifyCommand(args: Args, io: CliIo): Promise<void> {
   );
   const recipientPath = optional(args, "recipient-key");
   const extractTo = optional(args, "extract");
+  const traceKeyPath = optional(args, "trace-key");
   if (extractTo && !recipientPath)
     throw new ModelVaultError("ERR_CLI_USAGE", "--extract needs --recipient-key to decrypt the shards");
   const report = await verifyPackage(dir, {
@@ -125,12 +183,21 @@ export async function verifyCommand(args: Args, io: CliIo): Promise<void> {
         }
       : {}),
     ...(extractTo ? { extractTo } : {}),
+    ...(traceKeyPath ? { traceKey: await readJsonKeyFile(traceKeyPath, "trace key") } : {}),
   });
   const m = report.manifest;
+  const v = report.variants;
   io.out(
     `ok ${m.model.id} v${m.model.version}: signature (kid ${report.publisherKid}), ${report.shards} shard digests` +
-      (report.decrypted ? `, ${report.shards} shards decrypted` : " (pass --recipient-key to also decrypt)"),
+      (v ? `, ${v.checked} slot variant digests` : "") +
+      (report.decrypted ? `, ${report.shards} shards decrypted` : " (pass --recipient-key to also decrypt)") +
+      (v?.decrypted ? `, ${v.checked} slot variants decrypted` : ""),
   );
+  if (report.extractedVariant === 0)
+    io.err(
+      `extracted to ${extractTo} with variant 0 in every one of the ${m.trace?.slots.length} trace slots: ` +
+        "the model a device with the all-0 codeword assembles, not the unmarked original (which the package does not hold)",
+    );
 }
 
 /** `modelvault copy-ort DIR`: the runtime files for bundlers other than Vite (see the README). */

@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { JSONWebKeySet } from "jose";
+import { fromBase64Url, fromUtf8 } from "../core/bytes.js";
 import { ModelVaultError } from "../core/errors.js";
 import type { AuditEntry } from "../server/audit/audit-chain.js";
 import { auditEntries, checkpointTokens } from "../server/audit/read-audit.js";
@@ -108,12 +109,31 @@ export async function adminCommand(args: Args, io: CliIo): Promise<void> {
   }
 }
 
+/** Whether a compact JWS manifest (not verified here: the server does) has a `trace` section. */
+function isTraceable(jws: string): boolean {
+  try {
+    const payload = JSON.parse(fromUtf8(fromBase64Url(jws.trim().split(".")[1] ?? ""))) as {
+      trace?: unknown;
+    };
+    return payload.trace !== undefined;
+  } catch {
+    return false;
+  }
+}
+
 export async function registerCommand(args: Args, io: CliIo): Promise<void> {
   const dir = args.positionals[0];
   if (!dir) throw new ModelVaultError("ERR_CLI_USAGE", "usage: modelvault register DIR");
   const manifest = await readFile(join(dir, "manifest.jws"), "utf8");
   const contentKey = await readFile(join(dir, "content-key.jwe"), "utf8");
-  const r = await api(io, "POST", "/v1/models", { manifest, contentKey });
+  // A traceable package's trace secret, sealed to the server like the content key (docs/TRACING.md).
+  const traceKey = await readFile(join(dir, "trace-key.jwe"), "utf8").catch(() => undefined);
+  if (traceKey === undefined && isTraceable(manifest))
+    throw new ModelVaultError(
+      "ERR_TRACE_KEY_INVALID",
+      `${join(dir, "trace-key.jwe")} is missing: a traceable package registers with its trace key (pack it again with --recipient)`,
+    );
+  const r = await api(io, "POST", "/v1/models", { manifest, contentKey, ...(traceKey ? { traceKey } : {}) });
   io.out(`registered ${r.id} v${r.version} (manifest digest ${r.manifestDigest})`);
 }
 

@@ -72,22 +72,69 @@ export async function importAgreementKey(jwk: EcJwk): Promise<CryptoKey> {
   }
 }
 
+/**
+ * Server side: wraps several raw AES-256 keys to a device's ECDH public key under one ephemeral
+ * key and one derived AES-KW key (the content key, or a license's slot keys): 40 bytes each.
+ */
+export async function wrapKeysForDevice(
+  raws: readonly Uint8Array[],
+  deviceAgreementKey: EcJwk,
+  info: Uint8Array<ArrayBuffer>,
+): Promise<{ epk: EcJwk; wrapped: Uint8Array[] }> {
+  const device = await importAgreementKey(deviceAgreementKey);
+  const ephemeral = await crypto.subtle.generateKey(ECDH, true, ["deriveKey"]);
+  const kek = await kwKey(ephemeral.privateKey, device, info, "wrapKey");
+  const wrapped = await Promise.all(
+    raws.map(async (raw) => {
+      const key = await crypto.subtle.importKey("raw", asBytes(raw), { name: "AES-GCM" }, true, ["decrypt"]);
+      return new Uint8Array(await crypto.subtle.wrapKey("raw", key, kek, { name: "AES-KW" }));
+    }),
+  );
+  const jwk = await crypto.subtle.exportKey("jwk", ephemeral.publicKey);
+  return { epk: { kty: "EC", crv: "P-256", x: jwk.x as string, y: jwk.y as string }, wrapped };
+}
+
 /** Server side: wraps raw CEK bytes to a device's ECDH public key. */
 export async function wrapContentKeyForDevice(
   cekRaw: Uint8Array,
   deviceAgreementKey: EcJwk,
   info: Uint8Array<ArrayBuffer>,
 ): Promise<{ epk: EcJwk; wrapped: string }> {
-  const device = await importAgreementKey(deviceAgreementKey);
-  const ephemeral = await crypto.subtle.generateKey(ECDH, true, ["deriveKey"]);
-  const kek = await kwKey(ephemeral.privateKey, device, info, "wrapKey");
-  const cek = await crypto.subtle.importKey("raw", asBytes(cekRaw), { name: "AES-GCM" }, true, ["decrypt"]);
-  const wrapped = new Uint8Array(await crypto.subtle.wrapKey("raw", cek, kek, { name: "AES-KW" }));
-  const jwk = await crypto.subtle.exportKey("jwk", ephemeral.publicKey);
-  return {
-    epk: { kty: "EC", crv: "P-256", x: jwk.x as string, y: jwk.y as string },
-    wrapped: toBase64Url(wrapped),
-  };
+  const { epk, wrapped } = await wrapKeysForDevice([cekRaw], deviceAgreementKey, info);
+  return { epk, wrapped: toBase64Url(wrapped[0] as Uint8Array) };
+}
+
+/**
+ * Device side: unwraps keys wrapped together by wrapKeysForDevice, each into a non-extractable
+ * AES-256-GCM key usable only to decrypt.
+ */
+export async function unwrapKeysOnDevice(
+  deviceAgreementPrivateKey: CryptoKey,
+  epk: EcJwk,
+  wrapped: readonly Uint8Array[],
+  info: Uint8Array<ArrayBuffer>,
+): Promise<CryptoKey[]> {
+  const ephemeral = await crypto.subtle.importKey(
+    "jwk",
+    { kty: "EC", crv: "P-256", x: epk.x, y: epk.y },
+    ECDH,
+    false,
+    [],
+  );
+  const kek = await kwKey(deviceAgreementPrivateKey, ephemeral, info, "unwrapKey");
+  return Promise.all(
+    wrapped.map((w) =>
+      crypto.subtle.unwrapKey(
+        "raw",
+        asBytes(w),
+        kek,
+        { name: "AES-KW" },
+        { name: "AES-GCM", length: 256 },
+        false,
+        ["decrypt"],
+      ),
+    ),
+  );
 }
 
 /** Device side: unwraps into a non-extractable AES-256-GCM key usable only to decrypt. */
@@ -97,21 +144,6 @@ export async function unwrapContentKeyOnDevice(
   wrapped: string,
   info: Uint8Array<ArrayBuffer>,
 ): Promise<CryptoKey> {
-  const ephemeral = await crypto.subtle.importKey(
-    "jwk",
-    { kty: "EC", crv: "P-256", x: epk.x, y: epk.y },
-    ECDH,
-    false,
-    [],
-  );
-  const kek = await kwKey(deviceAgreementPrivateKey, ephemeral, info, "unwrapKey");
-  return crypto.subtle.unwrapKey(
-    "raw",
-    asBytes(fromBase64Url(wrapped)),
-    kek,
-    { name: "AES-KW" },
-    { name: "AES-GCM", length: 256 },
-    false,
-    ["decrypt"],
-  );
+  const [key] = await unwrapKeysOnDevice(deviceAgreementPrivateKey, epk, [fromBase64Url(wrapped)], info);
+  return key as CryptoKey;
 }

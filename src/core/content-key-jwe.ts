@@ -6,6 +6,9 @@ import { checkEcJwk, type EcJwk, jwkThumbprint, publicJwk } from "./jwk.js";
 export const CONTENT_KEY_ALG = "ECDH-ES+A256KW";
 export const CONTENT_KEY_ENC = "A256GCM";
 export const CONTENT_KEY_CTY = "modelvault-content-key+json";
+/** A traceable package's trace secret (docs/TRACING.md), sealed the same way, bound to the same ids. */
+export const TRACE_KEY_CTY = "modelvault-trace-key+json";
+type KeyCty = typeof CONTENT_KEY_CTY | typeof TRACE_KEY_CTY;
 
 /** What the packer seals to the license server's registration key. */
 export interface ContentKeyEnvelope {
@@ -17,7 +20,11 @@ export interface ContentKeyEnvelope {
 }
 
 /** Seals a content key with JWE ECDH-ES+A256KW / A256GCM to the recipient's P-256 public key. */
-export async function sealContentKey(envelope: ContentKeyEnvelope, recipient: EcJwk): Promise<string> {
+export async function sealContentKey(
+  envelope: ContentKeyEnvelope,
+  recipient: EcJwk,
+  cty: KeyCty = CONTENT_KEY_CTY,
+): Promise<string> {
   const pub = publicJwk(checkEcJwk(recipient, false, "recipient key", "enc"));
   const key = await importJWK(pub, CONTENT_KEY_ALG);
   const payload = {
@@ -30,7 +37,7 @@ export async function sealContentKey(envelope: ContentKeyEnvelope, recipient: Ec
     .setProtectedHeader({
       alg: CONTENT_KEY_ALG,
       enc: CONTENT_KEY_ENC,
-      cty: CONTENT_KEY_CTY,
+      cty,
       kid: await jwkThumbprint(pub),
     })
     .encrypt(key);
@@ -44,6 +51,7 @@ export async function openContentKey(
   jwe: string,
   recipient: EcJwk,
   expect: { modelId: string; modelVersion: number; contentKeyId: string },
+  cty: KeyCty = CONTENT_KEY_CTY,
 ): Promise<ContentKeyEnvelope> {
   const priv = checkEcJwk(recipient, true, "recipient private key", "enc");
   let envelope: ContentKeyEnvelope;
@@ -53,8 +61,7 @@ export async function openContentKey(
       keyManagementAlgorithms: [CONTENT_KEY_ALG],
       contentEncryptionAlgorithms: [CONTENT_KEY_ENC],
     });
-    if (protectedHeader.cty !== CONTENT_KEY_CTY || "zip" in protectedHeader)
-      throw new Error("unexpected header");
+    if (protectedHeader.cty !== cty || "zip" in protectedHeader) throw new Error("unexpected header");
     const value = JSON.parse(fromUtf8(plaintext)) as Record<string, unknown>;
     const raw = fromBase64Url(String(value.k));
     if (raw.length !== 32) throw new Error("key is not 32 bytes");

@@ -340,6 +340,30 @@ export const ERROR_CODES = {
     status: 404,
     text: "The operations console is not served here: this server was started with `--console off`, or from sources without `npm run build`.",
   },
+  ERR_PACK_TRACE_INVALID: {
+    status: 400,
+    text: "The tracing options do not fit: --trace-slots outside [1, 512], --trace-key-out or --trace-strength missing or invalid, or the model has too few float weights for the slots asked (data.path names the option).",
+  },
+  ERR_PACK_TRACE_TOLERANCE: {
+    status: 400,
+    text: "The marks would change the model's outputs by more than --trace-tolerance on the sample inputs (data.maxDiff); use a smaller --trace-strength or fewer slots.",
+  },
+  ERR_TRACE_KEY_INVALID: {
+    status: 400,
+    text: "A traceable package was registered without its trace-key.jwe, with one that does not open under this server's key or belongs to another package, or a trace key came with an untraceable manifest.",
+  },
+  ERR_MODEL_NOT_TRACEABLE: {
+    status: 409,
+    text: "This model version was packed without --trace-slots: it has no marks to trace.",
+  },
+  ERR_TRACE_READS_INVALID: {
+    status: 400,
+    text: "A trace request's reads are not one finite number per slot of the model (data.path names the field).",
+  },
+  ERR_TRACE_LEAK_UNREADABLE: {
+    status: 400,
+    text: "The leaked model holds none of the marked tensors (by name, or by size and content), or is not an ONNX model; nothing can be traced from it.",
+  },
 } as const satisfies Record<string, { status: number; text: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

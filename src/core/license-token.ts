@@ -12,7 +12,8 @@ import { TYP } from "./token-types.js";
 
 export const LICENSE_ALG = "ES256";
 export const LICENSE_AUDIENCE = "modelvault-runtime";
-export const MAX_TOKEN_BYTES = 16 * 1024;
+// A traceable model's license carries up to 512 wrapped slot keys (docs/TRACING.md): ~37 KiB.
+export const MAX_TOKEN_BYTES = 64 * 1024;
 
 /** Claims of a license JWT (docs/PROTOCOL.md, "License"). Times are seconds since the epoch. */
 export interface LicenseClaims {
@@ -36,6 +37,12 @@ export interface LicenseClaims {
   offline_until?: number;
   /** The content key wrapped to the device's ECDH key (cek-wrap.ts). */
   cek: { alg: string; kid: string; epk: EcJwk; wrapped: string };
+  /**
+   * Traceable models only (docs/TRACING.md): the device's codeword (`bits`, one per slot) and
+   * the key of the selected variant of every slot, wrapped to the device's ECDH key
+   * (slot-keys.ts; `keys` is 40 bytes per slot, base64url).
+   */
+  trc?: { alg: string; slots: number; bits: string; epk: EcJwk; keys: string };
   ent: string;
 }
 
@@ -115,7 +122,12 @@ export async function verifyLicenseToken(token: string, o: LicenseVerifyOptions)
     Number.isSafeInteger(claims.quota?.allowance) &&
     typeof claims.cek?.wrapped === "string" &&
     typeof claims.cek?.epk?.x === "string" &&
-    (claims.offline_until === undefined || Number.isSafeInteger(claims.offline_until));
+    (claims.offline_until === undefined || Number.isSafeInteger(claims.offline_until)) &&
+    (claims.trc === undefined ||
+      (Number.isSafeInteger(claims.trc.slots) &&
+        typeof claims.trc.bits === "string" &&
+        typeof claims.trc.keys === "string" &&
+        typeof claims.trc.epk?.x === "string"));
   if (!wellFormed) throw new ModelVaultError("ERR_LICENSE_INVALID", "license claims are malformed");
   if (o.deviceJkt !== undefined && claims.cnf.jkt !== o.deviceJkt) {
     throw new ModelVaultError("ERR_LICENSE_WRONG_DEVICE");

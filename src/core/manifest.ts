@@ -4,6 +4,7 @@ import { checkModelId, checkModelVersion } from "./ids.js";
 import { monitoringProblem, monitoringSchema } from "./monitoring.js";
 import type { ShardContext } from "./shard-aad.js";
 import { IV_BYTES, TAG_BYTES } from "./shard-cipher.js";
+import { traceProblem, traceSchema } from "./tracing/trace-manifest.js";
 
 // No code generation: pages that load the runtime run under a strict CSP without 'unsafe-eval',
 // and zod's JIT probe (new Function) would be reported there as a violation.
@@ -80,6 +81,8 @@ const manifestSchema = z.strictObject({
     .optional(),
   /** Output monitoring (docs/FORMAT.md, "Monitoring policy"): aggregates only, signed with the rest. */
   monitoring: monitoringSchema.optional(),
+  /** Traceable packages only (docs/TRACING.md): the marked slots and their sealed variants. */
+  trace: traceSchema.optional(),
   createdAt: z.iso.datetime(),
   /**
    * Seconds since the epoch after which the manifest is no longer valid (TUF freeze): a mirror
@@ -136,6 +139,8 @@ export function parseManifest(value: unknown): Manifest {
   if (total !== m.size) fail("size", "does not equal the sum of file sizes");
   const monitoring = m.monitoring && monitoringProblem(m.monitoring, m.signature.outputs);
   if (monitoring) fail(`monitoring.${monitoring[0]}`, monitoring[1]);
+  const trace = m.trace && traceProblem(m.trace, m.files);
+  if (trace) fail(trace[0], trace[1]);
   return m;
 }
 

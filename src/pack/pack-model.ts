@@ -1,126 +1,46 @@
-import { mkdir, open, stat } from "node:fs/promises";
+import { mkdir, open, rm, stat } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import { toBase64Url } from "../core/bytes.js";
 import { mapLimit } from "../core/concurrency.js";
 import { sealContentKey } from "../core/content-key-jwe.js";
 import { ModelVaultError } from "../core/errors.js";
-import { checkModelId, checkModelVersion } from "../core/ids.js";
-import { checkEcJwk } from "../core/jwk.js";
 import {
-  DEFAULT_SHARD_SIZE,
   MANIFEST_FORMAT,
-  MAX_SHARD_SIZE,
   type Manifest,
   type ManifestFile,
-  MIN_SHARD_SIZE,
   parseManifest,
   shardContext,
 } from "../core/manifest.js";
 import { signManifest } from "../core/manifest-jws.js";
-import {
-  DEFAULT_MIN_COUNT,
-  type MonitoringPolicy,
-  monitoringProblem,
-  monitoringSchema,
-} from "../core/monitoring.js";
-import { checkOutputPolicy, type OutputPolicy } from "../core/output-policy.js";
+import { monitoringProblem } from "../core/monitoring.js";
+import { checkOutputPolicy } from "../core/output-policy.js";
 import { fileSource } from "./file-source.js";
 import { writePublicFile, writeSecretFile } from "./key-files.js";
 import { ProtobufError } from "./onnx/protobuf-read.js";
 import { type OnnxModelInfo, readModelInfo } from "./onnx/read-model-info.js";
+import { checkOptions, type PackOptions } from "./pack-options.js";
 import { SealPool } from "./seal-pool.js";
 import { StagedOutput } from "./staged-output.js";
+import { type PackTraceSummary, prepareTrace, traceSummary, zeroRanges } from "./trace/pack-trace.js";
+import type { TracePlan } from "./trace/plan-trace.js";
+import { sealVariants } from "./trace/seal-variants.js";
+import { sealTraceKey, traceKeyJson } from "./trace/trace-key.js";
+import { checkTraceOptions } from "./trace/trace-options.js";
 
-export interface PackOptions {
-  /** Path of the .onnx graph file; external-data files are found beside it. */
-  modelPath: string;
-  id: string;
-  version: number | string;
-  /** Publisher's private ES256 JWK. */
-  signingKey: unknown;
-  /** Public ECDH P-256 JWK the content key is sealed to (the license server's registration key). */
-  recipient?: unknown;
-  /** Development only: write the raw content key here (0600) instead of sealing it. */
-  insecureKeyOut?: string;
-  outDir: string;
-  shardSize?: number;
-  /** Signed into the manifest; the runtime applies it to every result (docs/FORMAT.md, "Output policy"). */
-  outputPolicy?: OutputPolicy;
-  /** Signed validity, seconds since the epoch: after it, servers and runtimes refuse the manifest. */
-  expires?: number;
-  /**
-   * Output monitoring, signed into the manifest (docs/FORMAT.md, "Monitoring policy"): the
-   * runtime reports aggregate counts of these outputs; `minCount` defaults to 20.
-   */
-  monitoring?: Omit<MonitoringPolicy, "minCount"> & { minCount?: number };
-  force?: boolean;
-  /** Worker threads sealing shards; default min(4, cores). */
-  threads?: number;
-  onProgress?: (event: { location: string; shard: number; shards: number; bytes: number }) => void;
-}
+export type { PackOptions } from "./pack-options.js";
 
 export interface PackResult {
   manifest: Manifest;
   outDir: string;
-  files: { manifest: string; contentKey?: string; insecureKey?: string };
-}
-
-/** Checks every option before any file is touched, so bad input leaves nothing behind. */
-function checkOptions(o: PackOptions) {
-  const id = checkModelId(o.id);
-  const version = checkModelVersion(o.version);
-  const shardSize = o.shardSize ?? DEFAULT_SHARD_SIZE;
-  if (!Number.isInteger(shardSize) || shardSize < MIN_SHARD_SIZE || shardSize > MAX_SHARD_SIZE) {
-    throw new ModelVaultError(
-      "ERR_PACK_SHARD_SIZE_OUT_OF_RANGE",
-      `shard size must be an integer in [${MIN_SHARD_SIZE}, ${MAX_SHARD_SIZE}]`,
-    );
-  }
-  const signingKey = checkEcJwk(o.signingKey, true, "signing key", "sig");
-  const recipient =
-    o.recipient === undefined ? undefined : checkEcJwk(o.recipient, false, "recipient key", "enc");
-  if (!recipient && !o.insecureKeyOut) {
-    throw new ModelVaultError(
-      "ERR_PACK_RECIPIENT_REQUIRED",
-      "give --recipient (or --insecure-key-out for development)",
-    );
-  }
-  const { topK, decimals } = o.outputPolicy ?? {};
-  if (topK !== undefined && (!Number.isSafeInteger(topK) || topK < 1))
-    throw new ModelVaultError("ERR_PACK_OUTPUT_POLICY_INVALID", "top-k must be an integer >= 1", {
-      path: "topK",
-    });
-  if (decimals !== undefined && (!Number.isInteger(decimals) || decimals < 0 || decimals > 15))
-    throw new ModelVaultError("ERR_PACK_OUTPUT_POLICY_INVALID", "decimals must be an integer in [0, 15]", {
-      path: "decimals",
-    });
-  const outputPolicy =
-    topK === undefined && decimals === undefined
-      ? undefined
-      : { ...(topK !== undefined ? { topK } : {}), ...(decimals !== undefined ? { decimals } : {}) };
-  if (o.expires !== undefined && (!Number.isSafeInteger(o.expires) || o.expires * 1000 <= Date.now()))
-    throw new ModelVaultError(
-      "ERR_PACK_EXPIRES_INVALID",
-      "expires must be a time in the future (seconds since the epoch)",
-    );
-  const monitoring = o.monitoring === undefined ? undefined : checkMonitoring(o.monitoring);
-  return { id, version, shardSize, signingKey, recipient, outputPolicy, expires: o.expires, monitoring };
-}
-
-function checkMonitoring(value: unknown): MonitoringPolicy {
-  const withDefault =
-    value && typeof value === "object" && !("minCount" in value)
-      ? { ...value, minCount: DEFAULT_MIN_COUNT }
-      : value;
-  const r = monitoringSchema.safeParse(withDefault);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    const path = issue?.path.join(".") ?? "";
-    throw new ModelVaultError("ERR_PACK_MONITORING_INVALID", `monitoring "${path}": ${issue?.message}`, {
-      path,
-    });
-  }
-  return r.data;
+  files: {
+    manifest: string;
+    contentKey?: string;
+    insecureKey?: string;
+    traceKey?: string;
+    traceKeyOut?: string;
+  };
+  /** Traceable packages only: the slots, what they cost in storage and what the quality guard measured. */
+  trace?: PackTraceSummary;
 }
 
 async function openInput(path: string) {
@@ -183,10 +103,21 @@ async function externalFiles(modelPath: string, info: OnnxModelInfo) {
  * the content key sealed to the recipient. Streams each file through one reused buffer per
  * worker, so memory stays flat whatever the model's size. Nothing appears at `outDir` unless
  * everything succeeded.
+ *
+ * With `traceSlots` the package is traceable (docs/TRACING.md): the slots are sealed as zeros in
+ * the common shards and in two marked variants each under their own keys, the manifest lists
+ * them, trace-key.jwe seals the trace secret to the recipient and `traceKeyOut` keeps the
+ * publisher's copy; the quality guard runs first and may refuse (ERR_PACK_TRACE_TOLERANCE).
+ *
+ * @example
+ * const r = await packModel({ modelPath: "model.onnx", id: "m", version: 1, signingKey, recipient,
+ *   outDir: "dist/m", traceSlots: 256, traceKeyOut: "keys/m-1.trace.json" });
+ * console.log(r.trace?.quality);
  */
 export async function packModel(o: PackOptions): Promise<PackResult> {
   const { id, version, shardSize, signingKey, recipient, outputPolicy, expires, monitoring } =
     checkOptions(o);
+  const traceSettings = await checkTraceOptions(o);
   const info = await readInfo(o.modelPath);
   checkOutputPolicy(outputPolicy, info.outputs);
   const problem = monitoring && monitoringProblem(monitoring, info.outputs);
@@ -195,36 +126,46 @@ export async function packModel(o: PackOptions): Promise<PackResult> {
       path: problem[0],
     });
   const external = await externalFiles(o.modelPath, info);
-  const staged = await StagedOutput.create(o.outDir, o.force ?? false);
+  const sources = [
+    { path: o.modelPath, location: graphLocation(o.modelPath), role: "graph" as const },
+    ...external.map((e) => ({ ...e, role: "external-data" as const })),
+  ];
+  // Slots, secret and quality guard come before the output folder: a refusal leaves nothing.
+  const trace = traceSettings && (await prepareTrace(traceSettings, sources, info.inputs));
+  const staged = await StagedOutput.create(o.outDir, o.force ?? false).catch((e) => {
+    trace?.plan.dispose();
+    throw e;
+  });
+  // The packer is the one place the raw content key exists: it must be sealed to the recipient.
+  const raw = crypto.getRandomValues(new Uint8Array(32));
+  const outside: string[] = [];
   try {
-    // The packer is the one place the raw content key exists: it must be sealed to the recipient.
-    const raw = crypto.getRandomValues(new Uint8Array(32));
     const contentKeyId = toBase64Url(crypto.getRandomValues(new Uint8Array(16)));
-    const sources = [
-      { path: o.modelPath, location: graphLocation(o.modelPath), role: "graph" as const },
-      ...external.map((e) => ({ ...e, role: "external-data" as const })),
-    ];
-    const partial = { model: { id, version }, shardSize };
+    const model = { id, version };
     const files: ManifestFile[] = [];
     await mkdir(join(staged.path, "shards"));
     const pool = new SealPool(raw, shardSize, o.threads);
     try {
       for (const source of sources) {
         const context = {
-          ...partial,
+          model,
+          shardSize,
           pool,
           dir: staged.path,
           concurrency: (o.threads ?? 4) * 2,
           onProgress: o.onProgress,
+          trace: trace?.plan,
         };
         files.push(await sealFile(source, context));
       }
     } finally {
       await pool.close();
     }
+    const variants =
+      trace && (await sealVariants(trace.plan, model, trace.sources, join(staged.path, "shards")));
     const manifest = parseManifest({
       format: MANIFEST_FORMAT,
-      model: { id, version },
+      model,
       cipher: "A256GCM",
       contentKeyId,
       shardSize,
@@ -233,6 +174,7 @@ export async function packModel(o: PackOptions): Promise<PackResult> {
       signature: { inputs: info.inputs, outputs: info.outputs },
       ...(outputPolicy ? { outputPolicy } : {}),
       ...(monitoring ? { monitoring } : {}),
+      ...(variants ? { trace: variants.trace } : {}),
       createdAt: new Date().toISOString(),
       ...(expires !== undefined ? { expires } : {}),
     });
@@ -250,23 +192,36 @@ export async function packModel(o: PackOptions): Promise<PackResult> {
       await writePublicFile(join(staged.path, "content-key.jwe"), `${jwe}\n`);
       result.files.contentKey = join(staged.finalPath, "content-key.jwe");
     }
+    if (recipient && trace) {
+      const jwe = await sealTraceKey(trace.plan.secret, model, contentKeyId, recipient);
+      await writePublicFile(join(staged.path, "trace-key.jwe"), `${jwe}\n`);
+      result.files.traceKey = join(staged.finalPath, "trace-key.jwe");
+    }
     if (o.insecureKeyOut) {
-      const jwk = {
-        kty: "oct",
-        alg: "A256GCM",
-        kid: contentKeyId,
-        k: toBase64Url(raw),
-        model: { id, version },
-      };
+      const jwk = { kty: "oct", alg: "A256GCM", kid: contentKeyId, k: toBase64Url(raw), model };
       await writeSecretFile(o.insecureKeyOut, `${JSON.stringify(jwk, null, 2)}\n`, o.force ?? false);
+      outside.push(o.insecureKeyOut);
       result.files.insecureKey = o.insecureKeyOut;
     }
-    raw.fill(0);
+    if (trace && variants) {
+      await writeSecretFile(
+        trace.plan.settings.keyOut,
+        traceKeyJson(trace.plan.secret, model, contentKeyId),
+        o.force ?? false,
+      );
+      outside.push(trace.plan.settings.keyOut);
+      result.files.traceKeyOut = trace.plan.settings.keyOut;
+      result.trace = traceSummary(trace.plan, trace.quality, variants.bytes);
+    }
     await staged.commit();
     return result;
   } catch (e) {
     await staged.discard();
+    await Promise.all(outside.map((path) => rm(path, { force: true })));
     throw e;
+  } finally {
+    raw.fill(0);
+    trace?.plan.dispose();
   }
 }
 
@@ -282,6 +237,8 @@ interface SealContext {
   dir: string;
   concurrency: number;
   onProgress: PackOptions["onProgress"];
+  /** A traceable package's slots: sealed as zeros in the common shards. */
+  trace: TracePlan | undefined;
 }
 
 async function sealFile(
@@ -311,6 +268,7 @@ async function sealFile(
       offset: shard.index * c.shardSize,
       ctx: shardContext(manifestView, entry, shard.index),
       shardDir: join(c.dir, "shards"),
+      zero: zeroRanges(c.trace, source.location, shard.index * c.shardSize, shard.size),
     });
     shard.sha256 = sealed.sha256;
     shard.iv = toBase64Url(sealed.iv);

@@ -7,6 +7,11 @@ export interface SealJob {
   offset: number;
   ctx: ShardContext;
   shardDir: string;
+  /**
+   * Byte ranges [start, end) of this shard's plaintext to seal as zeros: the slots of a
+   * traceable package (docs/TRACING.md), which live only in their sealed variants.
+   */
+  zero?: [number, number][];
 }
 
 export type SealReply =

@@ -1,7 +1,8 @@
 /**
  * A worker thread of the seal pool: reads one shard of a file, seals it with node:crypto
  * (sealShardNode), and writes `shards/<sha256>.bin`. Keeps one buffer and one file handle per
- * input, so memory per worker is one shard whatever the model size.
+ * input, so memory per worker is one shard whatever the model size. The job's `zero` ranges (the
+ * slots of a traceable package) are zeroed after reading, before sealing.
  */
 import { type FileHandle, open } from "node:fs/promises";
 import { join } from "node:path";
@@ -22,6 +23,7 @@ async function run(job: SealJob): Promise<{ iv: Uint8Array; sha256: string }> {
   }
   const plain = buffer.subarray(0, job.ctx.plaintextSize);
   await readFully(await input, plain, job.offset);
+  for (const [start, end] of job.zero ?? []) plain.fill(0, start, end);
   const sealed = sealShardNode(key, plain, job.ctx);
   const out = await open(join(job.shardDir, `${sealed.sha256}.bin`), "wx", 0o644);
   try {

@@ -9,13 +9,23 @@ import { type Manifest, type ManifestFile, shardContext, shardPath } from "../co
 import { MAX_MANIFEST_BYTES, verifyManifest } from "../core/manifest-jws.js";
 import { checkShardBytes } from "../core/shard-check.js";
 import { importContentKey, openShard } from "../core/shard-cipher.js";
+import { openVariant, packageTraceSecret, verifyVariants } from "./trace/verify-variants.js";
 
 export interface VerifyOptions {
   publisherKeys: EcJwk[];
   /** The recipient's private ECDH key: also decrypt every shard. */
   recipientKey?: EcJwk;
-  /** With recipientKey: write the decrypted files here (each staged, then renamed). */
+  /**
+   * With recipientKey: write the decrypted files here (each staged, then renamed). A traceable
+   * package's slots are filled with variant 0 of every slot (the model a device with the all-0
+   * codeword assembles): the unmarked slot weights are not in the package.
+   */
   extractTo?: string;
+  /**
+   * A traceable package's trace key file contents (`pack --trace-key-out`): decrypts the slot
+   * variants. Without it, the recipient key opens trace-key.jwe instead.
+   */
+  traceKey?: unknown;
   concurrency?: number;
 }
 
@@ -25,6 +35,10 @@ export interface VerifyReport {
   shards: number;
   bytes: number;
   decrypted: boolean;
+  /** Traceable packages: slot variants checked (two per slot), and whether they were decrypted. */
+  variants?: { checked: number; decrypted: boolean };
+  /** Set when an extracted traceable model carries variant 0 in every slot. */
+  extractedVariant?: 0;
 }
 
 async function readShard(dir: string, file: ManifestFile, index: number): Promise<Uint8Array> {
@@ -47,7 +61,8 @@ async function readShard(dir: string, file: ManifestFile, index: number): Promis
 /**
  * Verifies a packed model directory: the manifest signature against the pinned keys, every
  * shard's length and digest, and with the recipient's key the content key and every shard's
- * decryption. Throws the first failure's ModelVaultError.
+ * decryption. A traceable package's slot variants are checked the same way (decrypted when the
+ * trace key or the recipient's key is at hand). Throws the first failure's ModelVaultError.
  */
 export async function verifyPackage(dir: string, o: VerifyOptions): Promise<VerifyReport> {
   const manifestPath = join(dir, "manifest.jws");
@@ -75,6 +90,14 @@ export async function verifyPackage(dir: string, o: VerifyOptions): Promise<Veri
     key = await importContentKey(envelope.key);
     envelope.key.fill(0);
   }
+  const traced = manifest.trace
+    ? (manifest as Manifest & { trace: NonNullable<Manifest["trace"]> })
+    : undefined;
+  const secret = traced && (await packageTraceSecret(dir, traced, o));
+  const variants = traced && {
+    checked: await verifyVariants(dir, traced, secret, o.concurrency ?? 4),
+    decrypted: secret !== undefined,
+  };
   // Plaintext weights: the folder is made if missing, readable by its owner only.
   if (o.extractTo && key) await mkdir(o.extractTo, { recursive: true, mode: 0o700 });
   let shards = 0;
@@ -95,6 +118,12 @@ export async function verifyPackage(dir: string, o: VerifyOptions): Promise<Veri
         }
         shards++;
       });
+      if (out && traced && secret)
+        for (const [index, slot] of traced.trace.slots.entries()) {
+          if (slot.file !== file.location) continue;
+          const plain = await openVariant(dir, traced, secret, index, 0);
+          await out.write(plain, 0, plain.length, slot.offset);
+        }
     } catch (e) {
       await out?.close();
       if (o.extractTo) await rm(join(o.extractTo, `.${file.location}.partial`), { force: true });
@@ -105,5 +134,14 @@ export async function verifyPackage(dir: string, o: VerifyOptions): Promise<Veri
       await rename(join(o.extractTo, `.${file.location}.partial`), join(o.extractTo, file.location));
     }
   }
-  return { manifest, publisherKid, shards, bytes: manifest.size, decrypted: key !== undefined };
+  secret?.fill(0);
+  return {
+    manifest,
+    publisherKid,
+    shards,
+    bytes: manifest.size,
+    decrypted: key !== undefined,
+    ...(variants ? { variants } : {}),
+    ...(o.extractTo && key && traced ? { extractedVariant: 0 as const } : {}),
+  };
 }

@@ -73,6 +73,19 @@ await packAndRegister(call, {
   shardSize: 64 * 1024,
   outputPolicy: { topK: 1, decimals: 0 },
 });
+// The same network as a traceable package (docs/TRACING.md): 64 marked slots. The publisher's
+// trace key stays outside the served package.
+await packAndRegister(call, {
+  publisherToken: publisher.token,
+  signingKey: keys.privateJwk,
+  registrationKey: server.ctx.keys.registration.publicJwk,
+  modelPath: digits,
+  id: "digits-traced",
+  version: 1,
+  outDir: join(out, "digits-traced"),
+  shardSize: 64 * 1024,
+  trace: { slots: 64, keyOut: join(out, "digits-traced.trace-key.json") },
+});
 // A deliberately tampered copy of v1: one bit flipped in one shard.
 await tamperedCopy(join(out, "digits-v1"), join(out, "digits-tampered"), 2, 500);
 

@@ -18,6 +18,7 @@ describe("role × route matrix", () => {
     expect(paths).toContain("POST /v1/licenses");
     expect(paths).toContain("POST /v1/models");
     expect(paths).toContain("GET /v1/audit");
+    expect(paths).toContain("POST /v1/models/:model/versions/:version/traces");
     expect(ROUTE_TABLE.length).toBeGreaterThanOrEqual(25);
   });
 

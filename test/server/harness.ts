@@ -103,6 +103,8 @@ export async function registerDigits(
     keys?: { privateJwk: EcJwk; publicJwk: EcJwk };
     outputPolicy?: Record<string, number>;
     monitoring?: PackOptions["monitoring"];
+    trace?: { slots: number; keyOut: string; strength?: number };
+    modelPath?: string;
   } = {},
 ) {
   const keys = o.keys ?? (await generateKeyPairJwk("sig"));
@@ -119,12 +121,13 @@ export async function registerDigits(
     publisherToken: publisher.token,
     signingKey: keys.privateJwk,
     registrationKey,
-    modelPath: DIGITS,
+    modelPath: o.modelPath ?? DIGITS,
     id,
     version,
     outDir: dir,
     ...(o.outputPolicy ? { outputPolicy: o.outputPolicy } : {}),
     ...(o.monitoring ? { monitoring: o.monitoring } : {}),
+    ...(o.trace ? { trace: o.trace } : {}),
   });
   return { dir, manifest, digest, publisher: keys };
 }

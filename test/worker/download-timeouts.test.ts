@@ -49,7 +49,7 @@ async function shards(retry: RetryOptions) {
     modelVersion,
     contentKeyId,
   });
-  return loadShards(pkg.manifest, importContentKey(envelope.key), {
+  return loadShards(pkg.manifest, importContentKey(envelope.key), undefined, {
     baseUrl: new URL(base),
     cache: undefined,
     concurrency: 2,

@@ -19,6 +19,9 @@ export const PERMISSIONS = {
   "models:assign": ["admin"],
   "models:retire": ["admin"],
   "models:register": ["publisher"],
+  // Tracing a leak names licensees: a publisher for its own model ids (checked by the route),
+  // an auditor for any. Not admins, who hold no role that acts on models or the record.
+  "models:trace": ["publisher", "auditor"],
   // Admins retire versions, so they see the catalog too.
   "models:read": ["admin", "publisher", "licensor", "auditor"],
   "entitlements:write": ["licensor"],

@@ -7,6 +7,7 @@ import { appendAudit } from "../audit/audit-log.js";
 import type { ServerContext } from "../context.js";
 import { withTransaction } from "../db/open-database.js";
 import { kekContext } from "../policy/kek-context.js";
+import { insertModelTrace, prepareModelTrace } from "../tracing/trace-secret.js";
 import { claimModelId } from "./model-owners.js";
 import { refuseRevokedPublisherKey } from "./publisher-keys.js";
 
@@ -15,6 +16,8 @@ export interface Registration {
   manifest: string;
   /** The package's content-key.jwe, sealed to this server's registration key. */
   contentKey: string;
+  /** A traceable package's trace-key.jwe (required then, refused otherwise; docs/TRACING.md). */
+  traceKey?: string | undefined;
 }
 
 /**
@@ -22,14 +25,15 @@ export interface Registration {
  * the manifest must be signed by a publisher key that belongs to `actor` (so nobody can
  * register someone else's public manifest with a content key of their choosing), and the model
  * id must be `actor`'s (claimed by its first registration, or assigned by an admin), so nobody
- * can take another publisher's future versions. The content key is re-sealed under the KEK
- * before anything is written; the row and its audit entry commit together.
+ * can take another publisher's future versions. The content key (and a traceable package's
+ * trace secret) is re-sealed under the KEK before anything is written; the rows and their audit
+ * entry commit together.
  */
 export async function registerModel(
   ctx: ServerContext,
   actor: string,
   body: Registration,
-): Promise<{ id: string; version: number; manifestDigest: string }> {
+): Promise<{ id: string; version: number; manifestDigest: string; traceSlots?: number }> {
   const keys = await ctx.db.kysely
     .selectFrom("publisher_keys")
     .select(["kid", "jwk", "principal_id"])
@@ -60,8 +64,14 @@ export async function registerModel(
     version: manifest.model.version,
     content_key_id: manifest.contentKeyId,
   };
-  const wrapped = await ctx.keys.kek.encrypt(envelope.key, kekContext(row));
-  envelope.key.fill(0);
+  let wrapped: string;
+  let trace: Awaited<ReturnType<typeof prepareModelTrace>>;
+  try {
+    trace = await prepareModelTrace(ctx, manifest, body.traceKey, envelope.key);
+    wrapped = await ctx.keys.kek.encrypt(envelope.key, kekContext(row));
+  } finally {
+    envelope.key.fill(0);
+  }
   const digest = await manifestDigest(body.manifest);
   await withTransaction(ctx.db, async (tx) => {
     await claimModelId(tx, row.id, actor, ctx.now());
@@ -90,6 +100,7 @@ export async function registerModel(
         expires_at: manifest.expires ?? null,
       })
       .execute();
+    if (trace) await insertModelTrace(tx, trace, ctx.now());
     await appendAudit(
       tx,
       {
@@ -97,10 +108,15 @@ export async function registerModel(
         action: "model.register",
         outcome: "success",
         subject: `${row.id}@${row.version}`,
-        detail: { publisherKid, digest },
+        detail: { publisherKid, digest, ...(trace ? { traceSlots: trace.slots } : {}) },
       },
       ctx.now(),
     );
   });
-  return { id: row.id, version: row.version, manifestDigest: digest };
+  return {
+    id: row.id,
+    version: row.version,
+    manifestDigest: digest,
+    ...(trace ? { traceSlots: trace.slots } : {}),
+  };
 }

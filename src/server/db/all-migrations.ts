@@ -1,4 +1,5 @@
 import { OUTPUT_MONITORING_MIGRATION } from "./migration-output-monitoring.js";
+import { TRACING_MIGRATION } from "./migration-tracing.js";
 import { MIGRATIONS, type Migration } from "./migrations.js";
 
 /**
@@ -8,7 +9,9 @@ import { MIGRATIONS, type Migration } from "./migrations.js";
  * looked up, not counted).
  */
 export function allMigrations(): Migration[] {
-  const all = [...MIGRATIONS, OUTPUT_MONITORING_MIGRATION].sort((a, b) => a.version - b.version);
+  const all = [...MIGRATIONS, OUTPUT_MONITORING_MIGRATION, TRACING_MIGRATION].sort(
+    (a, b) => a.version - b.version,
+  );
   for (let i = 1; i < all.length; i++)
     if (all[i]?.version === all[i - 1]?.version)
       throw new Error(`two migrations claim version ${all[i]?.version}`);

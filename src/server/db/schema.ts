@@ -160,6 +160,32 @@ export interface Database {
     total: number;
     received_at: number;
   };
+  /** A traceable model version (migration 7, docs/TRACING.md). */
+  model_traces: {
+    model_id: string;
+    version: number;
+    slots: number;
+    /** The collusion size the biases were drawn for (tardos.ts biasCutoff). */
+    colluders: number;
+    /** JSON array of the per-slot secret biases p_i. */
+    biases: string;
+    /** The package's 32-byte trace secret under the KEK (tracing/trace-secret.ts). */
+    wrapped_secret: string;
+    kek_id: string;
+    created_at: number;
+  };
+  /** A device's codeword for a traceable model version (migration 7). */
+  trace_codewords: {
+    model_id: string;
+    version: number;
+    device_id: string;
+    principal_id: string;
+    /** The entitlement of the license that assigned it. */
+    entitlement_id: string;
+    /** One '0' or '1' per slot. */
+    codeword: string;
+    assigned_at: number;
+  };
   audit_head: { id: number; seq: number; hash: string };
   audit_log: AuditEntry;
   audit_checkpoints: { size: number; head: string; at: number; token: string };

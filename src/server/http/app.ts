@@ -11,6 +11,7 @@ import { catalogRoutes } from "../routes/catalog-routes.js";
 import { inventoryRoutes } from "../routes/inventory-routes.js";
 import { licenseRoutes } from "../routes/license-routes.js";
 import { selfRoutes } from "../routes/self-routes.js";
+import { traceRoutes } from "../routes/trace-routes.js";
 import { ClientAddresses } from "./client-address.js";
 import { consoleRoutes } from "./console-files.js";
 import { defineRoute, ROUTE_TABLE, type RouteDeps, socketAddress } from "./define-route.js";
@@ -127,6 +128,7 @@ export function createApp(ctx: ServerContext, state: { draining: boolean }): Hon
   inventoryRoutes(app, deps);
   adminRoutes(app, deps);
   auditRoutes(app, deps);
+  traceRoutes(app, deps);
   consoleRoutes(app, ctx.options.consoleDir);
 
   // A known path with another method is 405, anything else 404 (ASVS 4.1.4).

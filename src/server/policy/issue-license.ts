@@ -11,6 +11,8 @@ import { refuseRevokedPublisherKey } from "../catalog/publisher-keys.js";
 import type { Principal, ServerContext } from "../context.js";
 import { withTransaction } from "../db/open-database.js";
 import { recordAnomaly } from "../monitoring/anomalies.js";
+import { assignCodeword, findModelTrace } from "../tracing/codewords.js";
+import { licenseTraceClaim } from "../tracing/license-keys.js";
 import {
   admitDevice,
   claimDeviceSlot,
@@ -30,8 +32,9 @@ export interface LicenseRequest {
 /**
  * Issues (or renews) a license: model and digest, entitlement, device, device limit, revoked
  * licenses, usage reported for the previous license, quota (after settling what expired); then
- * the license row and its audit entry, all in one transaction; then the signed JWT carrying the
- * content key wrapped to the device's ECDH key.
+ * the device's codeword of a traceable model, the license row and its audit entry, all in one
+ * transaction; then the signed JWT carrying the content key (and a traceable model's selected
+ * slot keys) wrapped to the device's ECDH key.
  */
 export async function issueLicense(
   ctx: ServerContext,
@@ -73,6 +76,7 @@ export async function issueLicense(
     cekWrapInfo(jti, model.id, model.version),
   );
   cek.fill(0);
+  const trace = await findModelTrace(ctx.db.kysely, model);
 
   const issued = await withTransaction(ctx.db, async (tx) => {
     const ent = await findEntitlement(tx, principal.id, req.model, now);
@@ -86,6 +90,14 @@ export async function issueLicense(
     await refund(tx, settled);
     const periodStart = now - (now % ent.period_seconds);
     const allowance = await reserveAllowance(tx, ctx.db, ent, periodStart);
+    const codeword =
+      trace &&
+      (await assignCodeword(
+        tx,
+        trace,
+        { device: dpop.jkt, principal: principal.id, entitlement: ent.id },
+        now,
+      ));
     const exp = Math.min(now + ent.license_ttl_seconds, ent.expires_at, validUntil);
     const scopes = ent.scopes.split(" ");
     const offlineUntil =
@@ -124,8 +136,20 @@ export async function issueLicense(
       },
       now,
     );
-    return { ent, exp, allowance, periodEnd: periodStart + ent.period_seconds, scopes, offlineUntil };
+    return {
+      ent,
+      exp,
+      allowance,
+      periodEnd: periodStart + ent.period_seconds,
+      scopes,
+      offlineUntil,
+      codeword,
+    };
   });
+  const trc =
+    trace &&
+    issued.codeword &&
+    (await licenseTraceClaim(ctx, model, trace, issued.codeword, jti, req.agreementKey));
 
   const claims: LicenseClaims = {
     iss: ctx.issuer,
@@ -142,6 +166,7 @@ export async function issueLicense(
     quota: { allowance: issued.allowance, periodEnd: issued.periodEnd },
     ...(issued.offlineUntil !== undefined ? { offline_until: issued.offlineUntil } : {}),
     cek: { alg: CEK_WRAP_ALG, kid: model.content_key_id, epk: wrap.epk, wrapped: wrap.wrapped },
+    ...(trc ? { trc } : {}),
     ent: issued.ent.id,
   };
   const key = ctx.keys.current;

@@ -18,18 +18,23 @@ import {
   tokenIdParams,
 } from "./schemas.js";
 
-/** A sealed content key is a few hundred bytes; 8 KiB leaves room for any JWE header we accept. */
-const MAX_CONTENT_KEY_BYTES = 8 * 1024;
+/**
+ * A sealed content key or trace key is a few hundred bytes; 4 KiB each leaves room for any JWE
+ * header we accept.
+ */
+const MAX_SEALED_KEY_BYTES = 4 * 1024;
 /**
  * Registration carries the largest manifest the format allows (1 MiB as a JWS: about 10,000
- * shards, far beyond multi-GB models) plus the sealed key, so its limit is sized to that
+ * shards, far beyond multi-GB models) plus the sealed keys, so its limit is sized to that
  * rather than to the 64 KiB every other body gets.
  */
-export const MAX_REGISTRATION_BYTES = MAX_MANIFEST_BYTES + MAX_CONTENT_KEY_BYTES + 1024;
+export const MAX_REGISTRATION_BYTES = MAX_MANIFEST_BYTES + 2 * MAX_SEALED_KEY_BYTES + 1024;
 
 const registration = z.strictObject({
   manifest: z.string().max(MAX_MANIFEST_BYTES),
-  contentKey: z.string().max(MAX_CONTENT_KEY_BYTES),
+  contentKey: z.string().max(MAX_SEALED_KEY_BYTES),
+  /** Traceable packages only: their trace-key.jwe (docs/TRACING.md). */
+  traceKey: z.string().max(MAX_SEALED_KEY_BYTES).optional(),
 });
 
 /** Publisher and licensor routes: model registration, entitlements, revocations, device release. */
