@@ -184,7 +184,7 @@ export async function loadShards(
         const keys = await (slotKeys as Promise<SlotKeys>);
         const slot = slots[job.index] as TraceSlot;
         const bit = keys.bits[job.index] === 1 ? 1 : 0;
-        const label = `trace slot ${job.index}`;
+        const label = `${slot.file}#trace-${bit}`;
         const shard = { index: job.index, size: slot.size, ...slot.variants[bit] };
         o.cache?.track(shard.sha256, shardCiphertextSize(shard));
         const context = variantContext(

@@ -29,7 +29,7 @@ const COMMANDS: Record<string, Command> = {
       "pack MODEL.onnx --id ID --version N --sign-key JWK (--recipient SERVER_URL|JWKS|JWK | --insecure-key-out FILE) --out DIR [--shard-size BYTES] [--top-k K] [--decimals D] [--expires-in SECONDS] [--monitor POLICY.json] [--force]",
       "        [--trace-slots N --trace-key-out FILE [--trace-strength S] [--trace-coverage C] [--trace-tolerance T] [--trace-inputs FEEDS.json]]",
       "        traceable package (docs/TRACING.md): N marked slots (1..512) covering C of the float weights (default 0.5), each",
-      "        weight moved by S × its tensor's std (default 0.015); refused when outputs move by more than T (default 0.25) on 32",
+      "        weight moved by S × its tensor's std (default 0.01); refused when outputs move by more than T (default 0.25) on 32",
       '        random inputs (floats uniform in [0,1), integers 0/1, symbolic dims 1) or on FEEDS.json ([{"input": {"dims": [..], "data": [..]}}]).',
       "        FILE gets the trace secret (0600); with --recipient, trace-key.jwe seals it for `register`",
     ].join("\n"),

@@ -1,31 +1,11 @@
 import { readFile } from "node:fs/promises";
-import { fromBase64Url } from "../core/bytes.js";
+import { sha256Hex } from "../core/digest.js";
 import { ModelVaultError } from "../core/errors.js";
-import { TRACE_SECRET_BYTES } from "../core/tracing/slot-keys.js";
-import { writeSecretFile } from "../pack/key-files.js";
+import { readJsonKeyFile, writeSecretFile } from "../pack/key-files.js";
 import { readLeak } from "../pack/leak/read-leak.js";
 import { api } from "./api-client.js";
 import type { CliIo } from "./io.js";
 import { type Args, optional, required } from "./parse.js";
-
-async function traceSecret(path: string): Promise<Uint8Array> {
-  let raw: Uint8Array | undefined;
-  try {
-    const jwk = JSON.parse(await readFile(path, "utf8")) as { use?: string; k?: string };
-    if (jwk.use === "modelvault-trace" && typeof jwk.k === "string") raw = fromBase64Url(jwk.k);
-  } catch {
-    raw = undefined;
-  }
-  if (raw?.length !== TRACE_SECRET_BYTES)
-    throw new ModelVaultError(
-      "ERR_KEY_INVALID",
-      `${path} is not a trace key written by pack --trace-key-out`,
-      {
-        path,
-      },
-    );
-  return raw;
-}
 
 /**
  * `modelvault trace LEAKED.onnx --package DIR --trace-key FILE`: reads the marks of a leaked
@@ -39,9 +19,8 @@ export async function traceCommand(args: Args, io: CliIo): Promise<void> {
       "ERR_CLI_USAGE",
       "usage: modelvault trace LEAKED.onnx --package DIR --trace-key FILE",
     );
-  const secret = await traceSecret(required(args, "trace-key"));
-  const leak = await readLeak({ leakedPath, packageDir: required(args, "package"), traceSecret: secret });
-  secret.fill(0);
+  const traceKey = await readJsonKeyFile(required(args, "trace-key"), "trace key");
+  const leak = await readLeak({ leakedPath, packageDir: required(args, "package"), traceKey });
   const id = optional(args, "model");
   const version = optional(args, "version");
   if (
@@ -52,8 +31,9 @@ export async function traceCommand(args: Args, io: CliIo): Promise<void> {
       "ERR_CLI_USAGE",
       `the package is ${leak.model.id} v${leak.model.version}, not ${id ?? leak.model.id} v${version ?? leak.model.version}`,
     );
+  // Diagnostics on stderr: with --json or --reads-only, stdout is exactly one JSON document.
   for (const m of leak.matches)
-    io.out(
+    io.err(
       m.leaked === null
         ? `  ${m.tensor}: not found in the leak (best correlation ${m.correlation.toFixed(3)})`
         : `  ${m.tensor}: found as ${m.leaked} (correlation ${m.correlation.toFixed(3)})`,
@@ -70,7 +50,11 @@ export async function traceCommand(args: Args, io: CliIo): Promise<void> {
     io,
     "POST",
     `/v1/models/${encodeURIComponent(leak.model.id)}/versions/${leak.model.version}/traces`,
-    { reads: leak.reads, ...(epsilon !== undefined ? { epsilon: Number(epsilon) } : {}) },
+    {
+      reads: leak.reads,
+      leakSha256: await sha256Hex(await readFile(leakedPath)),
+      ...(epsilon !== undefined ? { epsilon: Number(epsilon) } : {}),
+    },
   );
   if (args.json) {
     io.out(JSON.stringify(report, null, 2));

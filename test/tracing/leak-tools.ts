@@ -117,6 +117,8 @@ export async function reserialize(
     reverse?: boolean;
     values?: (t: Tensor) => Float32Array | undefined;
     float16?: boolean;
+    /** Initializers added after the others (float32), e.g. a decoy under a marked tensor's name. */
+    extra?: { name: string; dims: number[]; values: Float32Array }[];
   },
 ): Promise<Uint8Array> {
   const src = bytesSource(model);
@@ -157,6 +159,18 @@ export async function reserialize(
       ),
     );
   });
+  for (const x of o.extra ?? [])
+    inits.push(
+      bytesField(
+        5,
+        message(
+          x.dims.map((d) => varintField(1, d)),
+          varintField(2, 1),
+          bytesField(8, new TextEncoder().encode(x.name)),
+          bytesField(9, new Uint8Array(x.values.buffer, x.values.byteOffset, x.values.byteLength)),
+        ),
+      ),
+    );
   if (o.reverse) inits.reverse();
   const top: Uint8Array[] = [];
   for await (const f of scanFields(src, 0, model.length)) {

@@ -68,12 +68,10 @@ async function trace(bytes: Uint8Array, label: string): Promise<Report> {
   const accused = report.accused.map((a: { device: string }) => nameOf(a.device));
   console.log(
     `trace ${label}: ${report.readable}/${report.slots} slots read, verdict ${report.verdict}, accused [${accused}]`,
-    report.ranking
-      .slice(0, 3)
-      .map(
-        (r: { device: string; score: number; bound: number }) =>
-          `${nameOf(r.device)} ${r.score.toFixed(1)} (${r.bound.toExponential(1)})`,
-      ),
+    report.accused.map(
+      (r: { device: string; score: number; bound: number }) =>
+        `${nameOf(r.device)} ${r.score.toFixed(1)} (${r.bound.toExponential(1)})`,
+    ),
   );
   return { ...report, names: accused };
 }
@@ -185,6 +183,42 @@ describe(`traceable licenses (${SLOTS} slots on digits)`, () => {
     const r = await trace(leaked, "renamed");
     expect(r.names).toEqual(["c1"]);
   }, 60_000);
+
+  it("is not fooled by a decoy left under a marked tensor's name while the real one is renamed", async () => {
+    const source = (holders.a1 as Holder).bytes;
+    const marked = new Set((manifest.trace?.slots ?? []).map((s) => s.tensor));
+    const tensors = await tensorsOf(source);
+    const normal = gaussian(seededRandom(3));
+    // The decoy: the leaker's own weights with every slot drowned in noise, under the old name.
+    const extra = tensors
+      .filter((t) => marked.has(t.name) && t.values)
+      .map((t) => {
+        const values = (t.values as Float32Array).slice();
+        let s = 0;
+        for (const v of values) s += v * v;
+        const std = Math.sqrt(s / values.length);
+        for (const slot of (manifest.trace?.slots ?? []).filter((x) => x.tensor === t.name))
+          for (let k = 0; k < slot.size / 4; k++)
+            values[slot.element + k] = (values[slot.element + k] as number) + std * normal();
+        return { name: t.name, dims: t.dims, values };
+      });
+    const leaked = await reserialize(source, { rename: (n) => (marked.has(n) ? `${n}_real` : n), extra });
+    const r = await trace(leaked, "decoy");
+    expect(r.names).toEqual(["a1"]);
+  }, 60_000);
+
+  it("refuses a file that is not a model with ERR_TRACE_LEAK_UNREADABLE", async () => {
+    const file = join(h.dir, "not-a-model.onnx");
+    await writeFile(file, new Uint8Array([0x0a, 0xff, 0xff, 0xff, 0x0f, 1, 2, 3]));
+    const err: string[] = [];
+    const code = await main(["trace", file, "--package", dir, "--trace-key", keyFile], {
+      out: () => {},
+      err: (l) => err.push(l),
+      env: { MODELVAULT_SERVER: h.url, MODELVAULT_API_KEY: publisherToken },
+    });
+    expect(code).toBe(1);
+    expect(err.join("\n")).toContain("ERR_TRACE_LEAK_UNREADABLE");
+  });
 
   it("traces a leak with Gaussian noise that costs at most one point of accuracy", async () => {
     const source = (holders.d1 as Holder).bytes;

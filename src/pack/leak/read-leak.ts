@@ -9,12 +9,9 @@ import { slotKeyBytes } from "../../core/tracing/slot-keys.js";
 import { type TraceSlot, variantContext, variantPath } from "../../core/tracing/trace-manifest.js";
 import { fileSource, readFully } from "../file-source.js";
 import { ProtobufError } from "../onnx/protobuf-read.js";
-import {
-  decodeFloats,
-  halfToFloat,
-  type InitializerPlace,
-  readInitializers,
-} from "../onnx/read-initializers.js";
+import { decodeFloats, type InitializerPlace, readInitializers } from "../onnx/read-initializers.js";
+import { traceSecretOf } from "../trace/trace-key.js";
+import { decodeWeights } from "../trace/variants.js";
 
 /** What a leaked model says about each slot (docs/TRACING.md, "Running a trace"). */
 export interface LeakReads {
@@ -52,12 +49,7 @@ async function slotVariants(manifest: Manifest, dir: string, secret: Uint8Array,
       ciphertext,
       variantContext(manifest.model, trace, fileSize, index, bit),
     );
-    const view = new DataView(plain.buffer);
-    out.push(
-      slot.type === "float16"
-        ? Float32Array.from({ length: plain.length / 2 }, (_, i) => halfToFloat(view.getUint16(i * 2, true)))
-        : Float32Array.from({ length: plain.length / 4 }, (_, i) => view.getFloat32(i * 4, true)),
-    );
+    out.push(decodeWeights(plain, slot.type));
   }
   return out as [Float32Array, Float32Array];
 }
@@ -75,24 +67,34 @@ async function leakedTensors(path: string): Promise<Map<string, Float32Array>> {
     const out = new Map<string, Float32Array>();
     for (const place of places) {
       if (!place.data || ![1, 10, 11].includes(place.dataType)) continue;
-      const bytes = new Uint8Array(place.data.length);
-      if (place.data.file === null) await readFully(handle, bytes, place.data.offset);
-      else {
-        const file = resolve(root, place.data.file);
-        if (!file.startsWith(root + sep)) continue;
-        const external = await open(file, "r");
-        try {
-          await readFully(external, bytes, place.data.offset);
-        } finally {
-          await external.close();
-        }
+      const { file, offset, length } = place.data;
+      // Sizes come from the leaked file: read only what lies inside it, never allocate more.
+      if (file === null) {
+        if (offset + length > size) continue;
+        const bytes = new Uint8Array(length);
+        await readFully(handle, bytes, offset);
+        const values = decodeFloats(place, bytes);
+        if (values) out.set(place.name, values);
+        continue;
+      }
+      const externalPath = resolve(root, file);
+      if (!externalPath.startsWith(root + sep)) continue;
+      const external = await open(externalPath, "r").catch(() => undefined);
+      if (!external) continue;
+      let bytes: Uint8Array;
+      try {
+        if (offset + length > (await external.stat()).size) continue;
+        bytes = new Uint8Array(length);
+        await readFully(external, bytes, offset);
+      } finally {
+        await external.close();
       }
       const values = decodeFloats(place, bytes);
       if (values) out.set(place.name, values);
     }
     return out;
   } catch (e) {
-    if (e instanceof ProtobufError || e instanceof TypeError)
+    if (e instanceof ProtobufError || e instanceof TypeError || e instanceof RangeError)
       throw new ModelVaultError("ERR_TRACE_LEAK_UNREADABLE", `${path} is not an ONNX model: ${e.message}`);
     throw e;
   } finally {
@@ -137,15 +139,17 @@ function correlation(values: Float32Array, slots: { slot: TraceSlot; mid: Float3
 export async function readLeak(o: {
   leakedPath: string;
   packageDir: string;
-  traceSecret: Uint8Array;
+  /** The publisher's trace key file, parsed (pack --trace-key-out): it must be this package's. */
+  traceKey: unknown;
 }): Promise<LeakReads> {
   const manifest = manifestOf(await readFile(join(o.packageDir, "manifest.jws"), "utf8"));
   if (!manifest.trace)
     throw new ModelVaultError("ERR_MODEL_NOT_TRACEABLE", "the package was packed without --trace-slots");
   const slots = manifest.trace.slots;
+  const secret = traceSecretOf(o.traceKey, manifest);
   const variants = await Promise.all(
-    slots.map((_, i) => slotVariants(manifest, o.packageDir, o.traceSecret, i)),
-  );
+    slots.map((_, i) => slotVariants(manifest, o.packageDir, secret, i)),
+  ).finally(() => secret.fill(0));
   const leaked = await leakedTensors(o.leakedPath);
   const byTensor = new Map<string, number[]>();
   for (const [i, s] of slots.entries()) byTensor.set(s.tensor, [...(byTensor.get(s.tensor) ?? []), i]);
@@ -157,16 +161,14 @@ export async function readLeak(o: {
       const [v0, v1] = variants[i] as [Float32Array, Float32Array];
       return { slot: slots[i] as TraceSlot, mid: v0.map((a, k) => (a + (v1[k] as number)) / 2) };
     });
-    const named = leaked.get(tensor);
+    // Every candidate is scored, the one carrying the marked name included: a decoy left under
+    // that name (its slots noised) must not hide the real tensor renamed elsewhere.
     let best: { name: string | null; r: number } = { name: null, r: 0 };
-    if (named && correlation(named, mids) >= MIN_CORRELATION)
-      best = { name: tensor, r: correlation(named, mids) };
-    else
-      for (const [name, values] of leaked) {
-        if (taken.has(name)) continue;
-        const r = correlation(values, mids);
-        if (r > best.r) best = { name, r };
-      }
+    for (const [name, values] of leaked) {
+      if (taken.has(name)) continue;
+      const r = correlation(values, mids);
+      if (r > best.r || (r === best.r && name === tensor)) best = { name, r };
+    }
     if (best.name === null || best.r < MIN_CORRELATION) {
       matches.push({ tensor, leaked: null, correlation: best.r });
       continue;

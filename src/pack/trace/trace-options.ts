@@ -12,7 +12,7 @@ export interface TraceOptions {
   traceSlots?: number;
   /** Required with traceSlots: the publisher's copy of the trace secret (JSON, mode 0600). */
   traceKeyOut?: string;
-  /** δ per weight as a fraction of the tensor's standard deviation (default 0.015). */
+  /** δ per weight as a fraction of the tensor's standard deviation (default 0.01). */
   traceStrength?: number;
   /** Fraction of the eligible weights the slots cover together (default 0.5). */
   traceCoverage?: number;
@@ -27,8 +27,9 @@ export interface TraceOptions {
  * weights; test/pack/trace-pack.test.ts prints the numbers), 20 packs per setting, codewords
  * all-0, all-1 and random, held-out accuracy in net flips out of 1500 (0.2 points = 3 flips):
  *
- * - strength 0.015σ: never more than 2 flips (N = 256 and 512, 120 codewords); 0.02 reached the
- *   3-flip limit, 0.03 and above crossed it. The tracer reads a slot of L weights with a
+ * - strength 0.01σ: 0.015 never exceeded 2 flips over those 120 codewords but reached the 3-flip
+ *   limit in an end-to-end run (test/tracing/trace-leak.test.ts), 0.02 reached it, 0.03 and above
+ *   crossed it; 0.01 keeps a margin. The tracer reads a slot of L weights with a
  *   signal-to-noise ratio δ·√L/σ_noise: against the Gaussian noise that costs digits 1 point
  *   (σ_noise ≈ 0.17σ), ≈ 0.9 per slot at N = 512 and ≈ 1.2 at N = 256, ≈ 20 over all slots
  *   together; larger models have longer slots and read more strongly at the same strength.
@@ -40,7 +41,7 @@ export interface TraceOptions {
  *   scale (logits, regressions) should declare their own.
  */
 export const TRACE_DEFAULTS = {
-  strength: 0.015,
+  strength: 0.01,
   coverage: 0.5,
   tolerance: 0.25,
   /** Random sample feeds the guard draws when none are given. */

@@ -4,12 +4,8 @@ import { floatToHalf, halfToFloat } from "../onnx/read-initializers.js";
 /** Typed-array views read and write little-endian bytes directly only on little-endian hosts. */
 const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
-/** float16 bits → float32, one table lookup per weight instead of arithmetic. */
-let halfTable: Float32Array | undefined;
-function halves(): Float32Array {
-  halfTable ??= Float32Array.from({ length: 65536 }, (_, h) => halfToFloat(h));
-  return halfTable;
-}
+/** float16 bits → float32, one table lookup per weight instead of arithmetic (built once, read only). */
+const HALVES: Readonly<Float32Array> = Float32Array.from({ length: 65536 }, (_, h) => halfToFloat(h));
 
 /**
  * A fresh, aligned copy. Not `bytes.slice()`: on a Node Buffer that is a view of the same memory,
@@ -26,7 +22,7 @@ export function decodeWeights(bytes: Uint8Array, type: "float32" | "float16"): F
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     return Float32Array.from({ length: bytes.length >> 2 }, (_, i) => view.getFloat32(i * 4, true));
   }
-  const table = halves();
+  const table = HALVES;
   const out = new Float32Array(bytes.length >> 1);
   if (LITTLE_ENDIAN) {
     const bits = new Uint16Array(copy(bytes).buffer);

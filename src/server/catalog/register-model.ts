@@ -100,7 +100,7 @@ export async function registerModel(
         expires_at: manifest.expires ?? null,
       })
       .execute();
-    if (trace) await insertModelTrace(tx, trace, ctx.now());
+    await insertModelTrace(tx, row, trace, actor, ctx.now());
     await appendAudit(
       tx,
       {

@@ -20,6 +20,8 @@ export const TRACING_MIGRATION: Migration = {
       .addColumn("biases", "text", (c) => c.notNull())
       .addColumn("wrapped_secret", "text", (c) => c.notNull())
       .addColumn("kek_id", "text", (c) => c.notNull())
+      // Who registered the version: the one publisher that may trace it (not whoever owns the id later).
+      .addColumn("registered_by", "text", (c) => c.notNull())
       .addColumn("created_at", "bigint", (c) => c.notNull())
       .addPrimaryKeyConstraint("model_traces_pk", ["model_id", "version"])
       .execute();

@@ -172,6 +172,8 @@ export interface Database {
     /** The package's 32-byte trace secret under the KEK (tracing/trace-secret.ts). */
     wrapped_secret: string;
     kek_id: string;
+    /** The publisher that registered the version: the one that may trace it. */
+    registered_by: string;
     created_at: number;
   };
   /** A device's codeword for a traceable model version (migration 7). */

@@ -12,7 +12,7 @@ import type { Principal, ServerContext } from "../context.js";
 import { withTransaction } from "../db/open-database.js";
 import { recordAnomaly } from "../monitoring/anomalies.js";
 import { assignCodeword, findModelTrace } from "../tracing/codewords.js";
-import { licenseTraceClaim } from "../tracing/license-keys.js";
+import { licenseTraceClaim, openTraceSecret } from "../tracing/license-keys.js";
 import {
   admitDevice,
   claimDeviceSlot,
@@ -77,7 +77,9 @@ export async function issueLicense(
   );
   cek.fill(0);
   const trace = await findModelTrace(ctx.db.kysely, model);
-
+  // Opened before the transaction, like the content key: a KEK that cannot decrypt it fails the
+  // request before a license row is committed.
+  const traceSecret = trace && (await openTraceSecret(ctx, model, trace));
   const issued = await withTransaction(ctx.db, async (tx) => {
     const ent = await findEntitlement(tx, principal.id, req.model, now);
     await admitDevice(tx, principal, dpop, now);
@@ -145,11 +147,17 @@ export async function issueLicense(
       offlineUntil,
       codeword,
     };
+  }).catch((e: unknown) => {
+    traceSecret?.fill(0);
+    throw e;
   });
-  const trc =
-    trace &&
-    issued.codeword &&
-    (await licenseTraceClaim(ctx, model, trace, issued.codeword, jti, req.agreementKey));
+  let trc: LicenseClaims["trc"];
+  try {
+    if (trace && traceSecret && issued.codeword)
+      trc = await licenseTraceClaim(traceSecret, model, trace, issued.codeword, jti, req.agreementKey);
+  } finally {
+    traceSecret?.fill(0);
+  }
 
   const claims: LicenseClaims = {
     iss: ctx.issuer,

@@ -12,10 +12,19 @@ import { modelId, versionParam } from "./schemas.js";
  */
 const MAX_TRACE_BODY_BYTES = 32 * 1024;
 
+/**
+ * ε at most 10⁻²: a trace is an accusation, and a caller free to raise ε could shop for one.
+ * The erasure threshold stays where a read is clearly one variant ([0.2, 0.9]). Both are
+ * recorded in the audit entry with the digests of the reads and of the leaked file.
+ */
 export const traceBody = z.strictObject({
   reads: z.array(z.number()).min(1).max(MAX_TRACE_SLOTS),
-  epsilon: z.number().gt(0).max(0.5).default(1e-3),
-  erase: z.number().min(0).lt(1).default(0.5),
+  epsilon: z.number().gt(0).max(1e-2).default(1e-3),
+  erase: z.number().min(0.2).max(0.9).default(0.5),
+  leakSha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
 });
 
 /** Leak tracing (docs/TRACING.md): a publisher for its own models, an auditor for any. */

@@ -22,6 +22,8 @@ export interface ModelTrace {
   slots: number;
   biases: number[];
   wrappedSecret: string;
+  /** The publisher that registered the version (the one that may trace it). */
+  registeredBy: string;
 }
 
 /** The trace record of a model version, or undefined when it is not traceable. */
@@ -31,7 +33,7 @@ export async function findModelTrace(
 ): Promise<ModelTrace | undefined> {
   const row = await db
     .selectFrom("model_traces")
-    .select(["slots", "biases", "wrapped_secret"])
+    .select(["slots", "biases", "wrapped_secret", "registered_by"])
     .where("model_id", "=", model.id)
     .where("version", "=", model.version)
     .executeTakeFirst();
@@ -42,6 +44,7 @@ export async function findModelTrace(
     slots: row.slots,
     biases: JSON.parse(row.biases) as number[],
     wrappedSecret: row.wrapped_secret,
+    registeredBy: row.registered_by,
   };
 }
 

@@ -11,17 +11,18 @@ import { traceKekContext } from "./trace-secret.js";
  * The `trc` claim of a license for a traceable model: the device's codeword and, for every slot
  * i, K(i, x_i) (slot-keys.ts) wrapped to the device's ECDH key under one ephemeral key, bound to
  * this license id. The other variant's key is never derived. Runs after the issuing transaction
- * (like signing, it needs no lock); the secret and the derived keys are zeroed when done.
+ * (like signing, it needs no lock) with the secret openTraceSecret gave before it, so a KEK that
+ * cannot decrypt fails the request before anything is committed; the derived keys are zeroed
+ * when done.
  */
 export async function licenseTraceClaim(
-  ctx: ServerContext,
-  model: { id: string; version: number; content_key_id: string },
+  secret: Uint8Array,
+  model: { id: string; version: number },
   trace: ModelTrace,
   codeword: Uint8Array,
   jti: string,
   agreementKey: EcJwk,
 ): Promise<NonNullable<LicenseClaims["trc"]>> {
-  const secret = await ctx.keys.kek.decrypt(trace.wrappedSecret, traceKekContext(model));
   let keys: Uint8Array[] = [];
   try {
     const ids = { id: model.id, version: model.version };
@@ -39,7 +40,15 @@ export async function licenseTraceClaim(
       keys: toBase64Url(concatBytes(wrapped)),
     };
   } finally {
-    secret.fill(0);
     for (const k of keys) k.fill(0);
   }
+}
+
+/** A traceable model's trace secret, out of the KEK; the caller zeroes it. */
+export function openTraceSecret(
+  ctx: ServerContext,
+  model: { id: string; version: number; content_key_id: string },
+  trace: ModelTrace,
+): Promise<Uint8Array> {
+  return ctx.keys.kek.decrypt(trace.wrappedSecret, traceKekContext(model));
 }

@@ -17,9 +17,8 @@ export interface Scored<H> {
  * as high is at most `perHolder` (ε / holders: with a union bound over the holders, the chance
  * that any innocent is accused is at most ε).
  *
- * Bounds are computed in descending score order and each is raised to the one before it (a
- * bound for a higher score is at least the exact tail at this one, so this only loosens them);
- * they are then monotone, and the first holder past the top RANKED that is not accused ends the
+ * Bounds are computed in descending score order and each is raised to the one before it (an
+ * upper bound raised is still an upper bound, so this only loosens them); they are then monotone, and the first holder past the top RANKED that is not accused ends the
  * list: every lower score would not be either. So only a few bounds are computed however many
  * devices hold codewords.
  */

@@ -1,3 +1,5 @@
+import { utf8 } from "../../core/bytes.js";
+import { sha256Hex } from "../../core/digest.js";
 import { ModelVaultError } from "../../core/errors.js";
 import { innocentScores, pirateBits, readable, tailFraction } from "../../core/tracing/tardos.js";
 import { appendAudit } from "../audit/audit-log.js";
@@ -5,7 +7,7 @@ import type { Principal, ServerContext } from "../context.js";
 import { withTransaction } from "../db/open-database.js";
 import { codewordBits, findModelTrace, type ModelTrace } from "./codewords.js";
 import { cryptoRandom } from "./crypto-random.js";
-import { RANKED, rankHolders } from "./rank-holders.js";
+import { rankHolders } from "./rank-holders.js";
 
 /** What a tracer sends: one read per slot (tracing/marks.ts), and the accusation parameters. */
 export interface TraceRequest {
@@ -14,6 +16,8 @@ export interface TraceRequest {
   epsilon: number;
   /** Reads with |r| below this are erased (neither variant). */
   erase: number;
+  /** The leaked file's SHA-256, recorded in the audit entry beside the reads' own digest. */
+  leakSha256?: string | undefined;
 }
 
 /** Innocent codewords sampled for the empirical tail reported next to each bound. */
@@ -44,15 +48,18 @@ export interface TraceReport {
     bound: number;
     empirical: number;
   }[];
-  ranking: { device: string; principal: string; score: number; bound: number; empirical: number }[];
 }
 
 /**
  * Traces a leaked copy of a model version: turns the reads into pirate bits, scores every
  * device's codeword (symmetric Tardos score), accuses those an innocent would score as high
  * with probability at most ε / holders (a rigorous Chernoff bound, not the Gaussian
- * approximation), and reports them with their licenses, the top scores, and an empirical tail
- * from EMPIRICAL_SAMPLES fresh innocent codewords. Audited as trace.run whatever the verdict.
+ * approximation), and reports them with their licenses and an empirical tail from
+ * EMPIRICAL_SAMPLES fresh innocent codewords. Nothing is said of holders not accused: scores of
+ * the unaccused would let a caller probe codewords slot by slot (and list a model's licensees)
+ * with crafted reads; a crafted copy that matches no codeword is an innocent copy, accused with
+ * probability at most ε per trace. Audited as trace.run whatever the verdict, with ε, the
+ * erasure threshold and the digests of the reads and the leaked file.
  */
 export async function runTrace(
   ctx: ServerContext,
@@ -65,7 +72,8 @@ export async function runTrace(
   const pirate = pirateBits(req.reads, req.erase);
   const holders = await holdersOf(ctx, model);
   const ranked = rankHolders(holders, pirate, trace.biases, req.epsilon / Math.max(1, holders.length));
-  const sample = ranked.length
+  const accused = ranked.filter((r) => r.accused);
+  const sample = accused.length
     ? innocentScores(pirate, trace.biases, EMPIRICAL_SAMPLES, cryptoRandom())
     : new Float64Array(0);
   const entry = (r: (typeof ranked)[number]) => ({
@@ -75,7 +83,6 @@ export async function runTrace(
     bound: r.bound,
     empirical: tailFraction(sample, r.score),
   });
-  const accused = ranked.filter((r) => r.accused);
   const licenses = await licensesOf(
     ctx,
     model,
@@ -94,8 +101,8 @@ export async function runTrace(
       entitlement: r.holder.entitlement,
       licenses: licenses.get(r.holder.device) ?? [],
     })),
-    ranking: ranked.slice(0, RANKED).map(entry),
   };
+  const readsSha256 = await sha256Hex(utf8(JSON.stringify(req.reads)));
   await withTransaction(ctx.db, (tx) =>
     appendAudit(
       tx,
@@ -109,6 +116,10 @@ export async function runTrace(
           erased: report.erased,
           verdict: report.verdict,
           accused: report.accused.map((a) => a.device),
+          epsilon: req.epsilon,
+          erase: req.erase,
+          readsSha256,
+          ...(req.leakSha256 ? { leakSha256: req.leakSha256 } : {}),
         },
       },
       ctx.now(),
@@ -118,9 +129,11 @@ export async function runTrace(
 }
 
 /**
- * Who may trace which version: auditors any, a publisher only the model ids it owns (another
- * publisher's attempt is refused and audited). Unknown versions are 404 and registered but
- * unmarked ones 409; a version retired while traceable can still be traced.
+ * Who may trace which version: auditors any, a publisher only the versions it registered (not
+ * those of an id it was assigned later). Ownership is checked before existence, so another
+ * publisher learns nothing about a model's versions (refused and audited as denied); then
+ * unknown versions are 404 and registered but unmarked ones 409. A version retired while
+ * traceable can still be traced.
  */
 async function traceableFor(
   ctx: ServerContext,
@@ -129,41 +142,32 @@ async function traceableFor(
 ): Promise<ModelTrace> {
   const db = ctx.db.kysely;
   const trace = await findModelTrace(db, model);
-  const registered =
-    trace ??
-    (await db
-      .selectFrom("models")
-      .select("id")
-      .where("id", "=", model.id)
-      .where("version", "=", model.version)
-      .executeTakeFirst());
-  if (!registered)
-    throw new ModelVaultError("ERR_MODEL_NOT_FOUND", `no model ${model.id} version ${model.version}`);
-  if (!actor.roles.includes("auditor")) {
-    const owner = await db
-      .selectFrom("model_owners")
-      .select("principal_id")
-      .where("model_id", "=", model.id)
-      .executeTakeFirst();
-    if (owner?.principal_id !== actor.id) {
-      await withTransaction(ctx.db, (tx) =>
-        appendAudit(
-          tx,
-          {
-            actor: actor.id,
-            action: "trace.run",
-            outcome: "denied",
-            subject: `${model.id}@${model.version}`,
-            detail: { reason: "ERR_MODEL_NOT_OWNED" },
-          },
-          ctx.now(),
-        ),
-      );
-      throw new ModelVaultError("ERR_MODEL_NOT_OWNED", `model id ${model.id} belongs to another publisher`, {
-        modelId: model.id,
-      });
-    }
+  const row = await db
+    .selectFrom("models")
+    .select("registered_by")
+    .where("id", "=", model.id)
+    .where("version", "=", model.version)
+    .executeTakeFirst();
+  if (!actor.roles.includes("auditor") && (trace?.registeredBy ?? row?.registered_by) !== actor.id) {
+    await withTransaction(ctx.db, (tx) =>
+      appendAudit(
+        tx,
+        {
+          actor: actor.id,
+          action: "trace.run",
+          outcome: "denied",
+          subject: `${model.id}@${model.version}`,
+          detail: { reason: "ERR_MODEL_NOT_OWNED" },
+        },
+        ctx.now(),
+      ),
+    );
+    throw new ModelVaultError("ERR_MODEL_NOT_OWNED", `you did not register ${model.id} version ${model.version}`, {
+      modelId: model.id,
+    });
   }
+  if (!trace && !row)
+    throw new ModelVaultError("ERR_MODEL_NOT_FOUND", `no model ${model.id} version ${model.version}`);
   if (!trace) throw new ModelVaultError("ERR_MODEL_NOT_TRACEABLE");
   return trace;
 }

@@ -24,7 +24,7 @@ export function traceKekContext(model: { id: string; version: number; content_ke
   return `${kekContext(model)}|trace`;
 }
 
-export type ModelTraceRow = Omit<Database["model_traces"], "created_at">;
+export type ModelTraceRow = Omit<Database["model_traces"], "created_at" | "registered_by">;
 
 /**
  * Registration of a traceable package, before its transaction: a manifest with a `trace`
@@ -107,24 +107,32 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /**
- * Inside the registration's transaction, after the models row. A version retired while
+ * Inside every registration's transaction, after the models row. A version retired while
  * traceable keeps its trace records (its leaks must stay traceable), so the version cannot be
- * registered traceable again: the owner registers a new version instead.
+ * registered again, traceable or not: its old codewords and trace secret would then meet a
+ * package they do not belong to. The owner registers a new version instead.
  */
-export async function insertModelTrace(tx: Kysely<Database>, row: ModelTraceRow, now: number): Promise<void> {
+export async function insertModelTrace(
+  tx: Kysely<Database>,
+  model: { id: string; version: number },
+  row: ModelTraceRow | undefined,
+  registeredBy: string,
+  now: number,
+): Promise<void> {
   const kept = await tx
     .selectFrom("model_traces")
     .select("model_id")
-    .where("model_id", "=", row.model_id)
-    .where("version", "=", row.version)
+    .where("model_id", "=", model.id)
+    .where("version", "=", model.version)
     .executeTakeFirst();
   if (kept)
     throw new ModelVaultError(
       "ERR_CONFLICT",
-      `model ${row.model_id} version ${row.version} was traceable before it was retired; its trace records are kept, so register a new version`,
+      `model ${model.id} version ${model.version} was traceable before it was retired; its trace records are kept, so register a new version`,
     );
+  if (!row) return;
   await tx
     .insertInto("model_traces")
-    .values({ ...row, created_at: now })
+    .values({ ...row, registered_by: registeredBy, created_at: now })
     .execute();
 }
