@@ -162,9 +162,13 @@ async function traceableFor(
         ctx.now(),
       ),
     );
-    throw new ModelVaultError("ERR_MODEL_NOT_OWNED", `you did not register ${model.id} version ${model.version}`, {
-      modelId: model.id,
-    });
+    throw new ModelVaultError(
+      "ERR_MODEL_NOT_OWNED",
+      `you did not register ${model.id} version ${model.version}`,
+      {
+        modelId: model.id,
+      },
+    );
   }
   if (!trace && !row)
     throw new ModelVaultError("ERR_MODEL_NOT_FOUND", `no model ${model.id} version ${model.version}`);
