@@ -2,7 +2,7 @@ import type { JSONWebKeySet } from "jose";
 import { cekWrapInfo, unwrapContentKeyOnDevice } from "../src/core/cek-wrap.js";
 import { ModelVaultError } from "../src/core/errors.js";
 import { type EcJwk, jwkThumbprint } from "../src/core/jwk.js";
-import { type Manifest, shardCiphertextSize } from "../src/core/manifest.js";
+import type { Manifest } from "../src/core/manifest.js";
 import { applyOutputPolicy } from "../src/core/output-policy.js";
 import type {
   CacheReport,
@@ -20,7 +20,7 @@ import { loadManifest } from "./manifest-source.js";
 import { chooseBackend, type OrtSession, warmUp } from "./ort-session.js";
 import { checkRuntimeAssets } from "./runtime-assets.js";
 import { secureUrl } from "./secure-url.js";
-import { browserStorageEstimate, type EstimateStorage, ShardCache } from "./shard-cache.js";
+import { browserStorageEstimate, cachedObjects, type EstimateStorage, ShardCache } from "./shard-cache.js";
 import { loadShards } from "./shard-loader.js";
 import { unwrapSlotKeys } from "./slot-keys.js";
 import { type DeviceRecord, openStorage, type Storage } from "./storage.js";
@@ -195,13 +195,7 @@ export class ModelRuntime {
       options.cache && this.storage
         ? await ShardCache.open(
             this.storage,
-            {
-              key: `${manifest.model.id}@${manifest.model.version}`,
-              shards: manifest.files.flatMap((f) =>
-                f.shards.map((s) => ({ sha256: s.sha256, size: shardCiphertextSize(s) })),
-              ),
-              now: clock.now(),
-            },
+            cachedObjects(manifest, clock.now()),
             callbacks.progress,
             options.persisted,
             this.estimateStorage,

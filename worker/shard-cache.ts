@@ -6,7 +6,9 @@
  * browser refuses anyway (the estimate was optimistic) stops caching and removes what this
  * load wrote, so no model is left half-cached by a full disk. Writes never hold the load up.
  */
+import { type Manifest, shardCiphertextSize } from "../src/core/manifest.js";
 import type { LoadProgress } from "../src/core/progress.js";
+import { TAG_BYTES } from "../src/core/shard-cipher.js";
 import type { CacheReport } from "../src/core/worker-protocol.js";
 import type { CachedModel, Storage } from "./storage.js";
 
@@ -24,6 +26,21 @@ export async function browserStorageEstimate(): Promise<StorageEstimateOf | unde
   const storage = (globalThis.navigator as { storage?: StorageManager } | undefined)?.storage;
   const e = await storage?.estimate?.().catch(() => undefined);
   return e?.quota !== undefined ? { usage: e.usage ?? 0, quota: e.quota } : undefined;
+}
+
+/** What a model puts in the cache: its shards, and one variant of each trace slot. */
+export function cachedObjects(manifest: Manifest, now: number) {
+  return {
+    key: `${manifest.model.id}@${manifest.model.version}`,
+    shards: manifest.files.flatMap((f) =>
+      f.shards.map((s) => ({ sha256: s.sha256, size: shardCiphertextSize(s) })),
+    ),
+    slots: manifest.trace?.slots.map((s) => ({
+      variants: [s.variants[0].sha256, s.variants[1].sha256] as [string, string],
+      size: s.size + TAG_BYTES,
+    })),
+    now,
+  };
 }
 
 export class ShardCache {
@@ -48,7 +65,16 @@ export class ShardCache {
    */
   static async open(
     storage: Storage,
-    model: { key: string; shards: { sha256: string; size: number }[]; now: number },
+    model: {
+      key: string;
+      shards: { sha256: string; size: number }[];
+      /**
+       * A traceable model's slots: which variant the load needs is known only once the license
+       * arrives, but a device only ever stores one of each, so a slot with neither is still needed.
+       */
+      slots?: { variants: [string, string]; size: number }[];
+      now: number;
+    },
     progress: (p: LoadProgress) => void,
     persisted: boolean | undefined,
     estimate: EstimateStorage = browserStorageEstimate,
@@ -62,7 +88,11 @@ export class ShardCache {
       lastUsed: model.now,
     };
     const cache = new ShardCache(storage, record, present, progress, keys);
-    const need = model.shards.filter((s) => !present.has(s.sha256)).reduce((n, s) => n + s.size, 0);
+    const need =
+      model.shards.filter((s) => !present.has(s.sha256)).reduce((n, s) => n + s.size, 0) +
+      (model.slots ?? [])
+        .filter((v) => !keys.has(v.variants[0]) && !keys.has(v.variants[1]))
+        .reduce((n, v) => n + v.size, 0);
     const before = await estimate();
     if (before)
       progress({

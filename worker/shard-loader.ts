@@ -132,19 +132,39 @@ async function openOne(
   return open(bytes);
 }
 
-/** Download/decrypt jobs: every shard of every file, then one variant per trace slot. */
-type Job =
-  | { kind: "shard"; file: ManifestFile; shard: ManifestShard }
-  | { kind: "slot"; file: ManifestFile; index: number };
+/**
+ * Variants are small (a slot is a few hundred bytes to a few hundred KiB) and many (up to 512):
+ * they are fetched beside the shards, not queued behind them, with more requests in flight, so
+ * per-request latency rather than bandwidth bounds them.
+ */
+const SLOT_CONCURRENCY = 16;
 
 /**
- * Fetches, verifies and decrypts every shard of every file with bounded parallelism (fetching
- * while the content key is still on its way), each file into one buffer allocated once at its
- * final size. A traceable model's slots are zero in the shards; the variant the license selects
- * for each slot is fetched, verified and decrypted under its own key, and written over the slot
- * once every shard is in place. Plaintext exists only here and in the session; the caller
- * zeroes these buffers once the session holds the model.
+ * Runs shard jobs and slot jobs side by side; the first failure stops both from starting more,
+ * and is rethrown once everything running has settled (so the caller's wipe comes last).
  */
+async function runBoth<A, B>(
+  a: { items: readonly A[]; limit: number; task: (item: A) => Promise<void> },
+  b: { items: readonly B[]; limit: number; task: (item: B) => Promise<void> },
+): Promise<void> {
+  let failure: { reason: unknown } | undefined;
+  const guarded =
+    <T>(task: (item: T) => Promise<void>) =>
+    async (item: T) => {
+      if (failure) return;
+      try {
+        await task(item);
+      } catch (e) {
+        failure ??= { reason: e };
+      }
+    };
+  await Promise.all([
+    mapLimit(a.items, a.limit, guarded(a.task)),
+    mapLimit(b.items, b.limit, guarded(b.task)),
+  ]);
+  if (failure) throw failure.reason;
+}
+
 export async function loadShards(
   manifest: Manifest,
   contentKey: Promise<CryptoKey>,
@@ -154,12 +174,8 @@ export async function loadShards(
   const buffers = new Map(manifest.files.map((f) => [f.location, new Uint8Array(f.size)]));
   const fileOf = new Map(manifest.files.map((f) => [f.location, f]));
   const slots = manifest.trace?.slots ?? [];
-  const jobs: Job[] = [
-    ...manifest.files.flatMap((file) =>
-      file.shards.map((shard) => ({ kind: "shard" as const, file, shard })),
-    ),
-    ...slots.map((s, index) => ({ kind: "slot" as const, file: fileOf.get(s.file) as ManifestFile, index })),
-  ];
+  const shardJobs = manifest.files.flatMap((file) => file.shards.map((shard) => ({ file, shard })));
+  const slotJobs = slots.map((_, index) => index);
   const total =
     manifest.files.reduce((n, f) => n + f.shards.reduce((m, s) => m + shardCiphertextSize(s), 0), 0) +
     slots.reduce((n, s) => n + s.size + TAG_BYTES, 0);
@@ -179,27 +195,20 @@ export async function loadShards(
     });
   };
   try {
-    await mapLimit(jobs, o.concurrency, async (job) => {
-      if (job.kind === "slot") {
-        const keys = await (slotKeys as Promise<SlotKeys>);
-        const slot = slots[job.index] as TraceSlot;
-        const bit = keys.bits[job.index] === 1 ? 1 : 0;
-        const label = `${slot.file}#trace-${bit}`;
-        const shard = { index: job.index, size: slot.size, ...slot.variants[bit] };
-        o.cache?.track(shard.sha256, shardCiphertextSize(shard));
-        const context = variantContext(
-          manifest.model,
-          manifest.trace as TraceSection,
-          job.file.size,
-          job.index,
-          bit,
-        );
-        const key = Promise.resolve(keys.keys[job.index] as CryptoKey);
-        const plain = await openOne(label, shard, key, context, o, downloaded(label, job.index));
-        variants.push({ file: slot.file, offset: slot.offset, plain });
-        return;
-      }
-      const { file, shard } = job;
+    const openSlot = async (index: number) => {
+      const keys = await (slotKeys as Promise<SlotKeys>);
+      const slot = slots[index] as TraceSlot;
+      const bit = keys.bits[index] === 1 ? 1 : 0;
+      const label = `${slot.file}#trace-${bit}`;
+      const shard = { index, size: slot.size, ...slot.variants[bit] };
+      o.cache?.track(shard.sha256, shardCiphertextSize(shard));
+      const fileSize = (fileOf.get(slot.file) as ManifestFile).size;
+      const context = variantContext(manifest.model, manifest.trace as TraceSection, fileSize, index, bit);
+      const key = Promise.resolve(keys.keys[index] as CryptoKey);
+      const plain = await openOne(label, shard, key, context, o, downloaded(label, index));
+      variants.push({ file: slot.file, offset: slot.offset, plain });
+    };
+    const openShardJob = async ({ file, shard }: { file: ManifestFile; shard: ManifestShard }) => {
       const context = shardContext(manifest, file, shard.index);
       const plain = await openOne(
         file.location,
@@ -220,7 +229,11 @@ export async function loadShards(
         decryptedBytes: decrypted,
         totalBytes: manifest.size,
       });
-    });
+    };
+    await runBoth(
+      { items: shardJobs, limit: o.concurrency, task: openShardJob },
+      { items: slotJobs, limit: Math.max(o.concurrency, SLOT_CONCURRENCY), task: openSlot },
+    );
     // Every shard is in place: the slots are zero there until their variants go in.
     for (const v of variants) (buffers.get(v.file) as Uint8Array).set(v.plain, v.offset);
   } catch (e) {

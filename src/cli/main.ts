@@ -31,7 +31,8 @@ const COMMANDS: Record<string, Command> = {
       "        traceable package (docs/TRACING.md): N marked slots (1..512) covering C of the float weights (default 0.5), each",
       "        weight moved by S × its tensor's std (default 0.01); refused when outputs move by more than T (default 0.25) on 32",
       '        random inputs (floats uniform in [0,1), integers 0/1, symbolic dims 1) or on FEEDS.json ([{"input": {"dims": [..], "data": [..]}}]).',
-      "        FILE gets the trace secret (0600); with --recipient, trace-key.jwe seals it for `register`",
+      "        FILE gets the trace secret (0600); with --recipient, trace-key.jwe seals it for `register`. The guard is skipped",
+      "        (reason printed) above 1 GiB of model files, for string inputs or no float output, or when random inputs cannot run",
     ].join("\n"),
     options: {
       id: "string",

@@ -346,7 +346,7 @@ export const ERROR_CODES = {
   },
   ERR_PACK_TRACE_TOLERANCE: {
     status: 400,
-    text: "The marks would change the model's outputs by more than --trace-tolerance on the sample inputs (data.maxDiff); use a smaller --trace-strength or fewer slots.",
+    text: "The marks would change the model's outputs by more than --trace-tolerance on the sample inputs (data.maxDiff); use a smaller --trace-strength or --trace-coverage.",
   },
   ERR_TRACE_KEY_INVALID: {
     status: 400,

@@ -92,11 +92,19 @@ describe("loading a traceable model", () => {
     const unmarked = await plainRun(original);
     const outputs: Float32Array[] = [];
     for (const device of ["first", "second"]) {
+      const roomy = async () => ({ usage: 0, quota: 2 ** 40 });
       const loaded = await loadRuntime(
         options({ licenseKeys: await licenseKeysOf(h) }),
         token,
         new IDBFactory(),
+        roomy,
       );
+      // The cache plans for the shards and one variant per slot (which one is known only later).
+      const plan = loaded.progress.find((p) => p.status === "storage");
+      const expected =
+        manifest.files.reduce((n, f) => n + f.shards.reduce((m, x) => m + x.size + 16, 0), 0) +
+        (manifest.trace?.slots ?? []).reduce((n, x) => n + x.size + 16, 0);
+      expect(plan).toMatchObject({ needed: expected });
       const jkt = loaded.runtime.licenseState().deviceJkt;
       const bits = await codewordOf(jkt);
       const out = (await loaded.runtime.run(feeds())).probabilities?.data as Float32Array;
@@ -111,7 +119,8 @@ describe("loading a traceable model", () => {
       expect(maxDiff).toBeLessThan(0.05);
       outputs.push(out);
       // A warm start takes every shard and variant from the cache and runs the same copy.
-      const warm = await loadRuntime(options(), token, loaded.idb);
+      const warm = await loadRuntime(options(), token, loaded.idb, roomy);
+      expect(warm.progress.find((p) => p.status === "storage")).toMatchObject({ needed: 0 });
       expect(
         warm.progress
           .filter((p) => p.status === "shard-downloaded")

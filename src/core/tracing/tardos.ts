@@ -4,7 +4,9 @@
  * secret bias p_i drawn from the arcsine density on [t, 1 − t]; each holder's bit there is 1
  * with probability p_i. A pirate copy's bits are scored against every codeword; colluders'
  * scores grow linearly with the code length, an innocent's stays a zero-mean walk of unit
- * variance per position, which bounds false accusations.
+ * variance per position. Accusations use innocentBound, a Chernoff bound that holds at every
+ * code length (a normal approximation does not: the terms are far from normal where the biases
+ * are extreme).
  *
  * Code length for c colluders and false-accusation probability ε, symmetric score:
  * m ≈ (π²/2)·c²·ln(1/ε) asymptotically (Škorić–Katzenbeisser–Celik). Pure functions: the
@@ -57,25 +59,6 @@ export function score(codeword: Uint8Array, pirate: readonly PirateBit[], biases
 /** Positions of `pirate` that were read. */
 export function readable(pirate: readonly PirateBit[]): number {
   return pirate.filter((b) => b !== null && b !== undefined).length;
-}
-
-/**
- * How likely an innocent holder scores at least `s`: the fraction of `samples` fresh codewords
- * drawn from the same biases that do (at least one in samples + 1, the resolution of the
- * estimate), and a Gaussian tail bound from the score's unit variance per readable position.
- */
-export function innocentTail(
-  s: number,
-  pirate: readonly PirateBit[],
-  biases: readonly number[],
-  samples: number,
-  random: Random,
-): { empirical: number; gaussian: number } {
-  const m = Math.max(1, readable(pirate));
-  return {
-    empirical: tailFraction(innocentScores(pirate, biases, samples, random), s),
-    gaussian: gaussianTail(s / Math.sqrt(m)),
-  };
 }
 
 /**
@@ -150,8 +133,8 @@ export function tailFraction(sorted: Float64Array, s: number): number {
  * inexact minimum only loosens it. For s ≤ 0 the bound is 1; at s = M it is Π q_i, the
  * probability of the highest score itself (kept for s within rounding above M), beyond it 0.
  *
- * Unlike the Gaussian tail (gaussianTail), this holds at every code length: the scores of the
- * symmetric code are far from normal where the biases are extreme.
+ * Unlike a normal approximation, this holds at every code length: the scores of the symmetric
+ * code are far from normal where the biases are extreme.
  */
 export function innocentBound(s: number, pirate: readonly PirateBit[], biases: readonly number[]): number {
   if (!(s > 0)) return 1;
@@ -210,32 +193,4 @@ export function innocentBound(s: number, pirate: readonly PirateBit[], biases: r
  */
 export function pirateBits(reads: readonly number[], erase: number): PirateBit[] {
   return reads.map((r) => (r >= erase && r > 0 ? 1 : r <= -erase && r < 0 ? 0 : null));
-}
-
-/** P(Z ≥ z) for a standard normal, by the complementary error function (Abramowitz–Stegun 7.1.26). */
-export function gaussianTail(z: number): number {
-  const x = Math.abs(z) / Math.SQRT2;
-  const t = 1 / (1 + 0.3275911 * x);
-  const erfc =
-    t *
-    (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))) *
-    Math.exp(-x * x);
-  return z >= 0 ? erfc / 2 : 1 - erfc / 2;
-}
-
-/**
- * The accusation threshold for `holders` innocent codewords and a total false-accusation
- * probability `epsilon` (union bound over holders, Gaussian tail per holder): accuse when
- * score ≥ z·√m with P(Z ≥ z) = epsilon / holders.
- */
-export function threshold(readablePositions: number, holders: number, epsilon: number): number {
-  const target = epsilon / Math.max(1, holders);
-  let lo = 0;
-  let hi = 40;
-  for (let k = 0; k < 100; k++) {
-    const mid = (lo + hi) / 2;
-    if (gaussianTail(mid) > target) lo = mid;
-    else hi = mid;
-  }
-  return hi * Math.sqrt(Math.max(1, readablePositions));
 }
