@@ -10,17 +10,7 @@ import {
   score,
   tailFraction,
 } from "../../src/core/tracing/tardos.js";
-
-/** A seeded xorshift generator, so the statistics below are reproducible. */
-function seeded(seed: number): Random {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 0x100000000;
-  };
-}
+import { seeded } from "../helpers/seeded.js";
 
 /** A pirate copy: a codeword from the biases, with every `erasedEvery`-th position unread. */
 function setting(seed: number, n: number, erasedEvery = 0) {

@@ -5,21 +5,10 @@ import {
   innocentBound,
   innocentScores,
   type PirateBit,
-  type Random,
   score,
   tailFraction,
 } from "../../src/core/tracing/tardos.js";
-
-/** A seeded xorshift generator, so the statistics below are reproducible. */
-function seeded(seed: number): Random {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 0x100000000;
-  };
-}
+import { seeded } from "../helpers/seeded.js";
 
 const N = 256;
 const HOLDERS = 400;

@@ -9,12 +9,13 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { loadDigits } from "../../models/digits/dataset.js";
 import type { LicenseClaims } from "../../src/core/license-token.js";
 import type { Manifest } from "../../src/core/manifest.js";
+import type { RuntimeLoadOptions } from "../../src/core/worker-protocol.js";
 import { unwrapSlotKeys } from "../../worker/slot-keys.js";
 import { tempDir } from "../fixtures.js";
 import { startStaticServer } from "../helpers/static-server.js";
 import { DIGITS, grant, type Harness, registerDigits, startHarness } from "../server/harness.js";
 import { assembleFor, manifestOf, traceSecretOf } from "../tracing/leak-tools.js";
-import { codeOf, IDBFactory, licenseKeysOf, loadRuntime, type Served } from "./setup.js";
+import { codeOf, IDBFactory, licenseKeysOf, loadRuntime, optionsFor, type Served } from "./setup.js";
 
 const SLOTS = 64;
 let h: Harness;
@@ -71,20 +72,7 @@ beforeAll(async () => {
   token = c.token;
 }, 120_000);
 
-function options(over: Record<string, unknown> = {}) {
-  return {
-    manifestUrl: served.url("digits"),
-    licenseServer: h.url,
-    publisherKeys: [served.publisherKey],
-    backend: "wasm" as const,
-    cache: true,
-    allowOffline: true,
-    retry: { attempts: 2, baseDelayMs: 10 },
-    concurrency: 4,
-    wallClock: h.clock.now(),
-    ...over,
-  };
-}
+const options = (over: Partial<RuntimeLoadOptions> = {}) => optionsFor(h, served, over);
 
 describe("loading a traceable model", () => {
   it("runs exactly the copy the device's codeword selects, on two devices, within tolerance of the unmarked model", async () => {

@@ -1,22 +1,7 @@
 import { describe, expect, it } from "vitest";
-import {
-  drawBiases,
-  drawCodeword,
-  innocentBound,
-  type PirateBit,
-  type Random,
-} from "../../../src/core/tracing/tardos.js";
+import { drawBiases, drawCodeword, innocentBound, type PirateBit } from "../../../src/core/tracing/tardos.js";
 import { RANKED, rankHolders } from "../../../src/server/tracing/rank-holders.js";
-
-function seeded(seed: number): Random {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 0x100000000;
-  };
-}
+import { seeded } from "../../helpers/seeded.js";
 
 describe("rankHolders", () => {
   const random = seeded(11);
