@@ -36,7 +36,7 @@ export interface TraceOptions {
  * - coverage 0.5: half of every eligible tensor is absent from the common shards; digits with its
  *   slots zeroed keeps 52-64% accuracy instead of 97%. It doubles those bytes in storage.
  * - tolerance 0.25: calibrated on probability outputs. On 32 random inputs the default strength
- *   moves digits' probabilities by at most 0.09-0.16 (mean 0.003); strength 0.1 by 0.26-0.35,
+ *   (0.01) moves digits' probabilities by at most 0.02-0.04 (mean 0.001-0.003); strength 0.1 by 0.26-0.35,
  *   0.2 (which costs 0.5-1 accuracy points) by 0.7-0.8. Models whose outputs live on another
  *   scale (logits, regressions) should declare their own.
  */
