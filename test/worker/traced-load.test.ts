@@ -3,12 +3,14 @@
  * license selects: exactly the copy its codeword names, nothing else changed for the app.
  */
 import { cp, readFile, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import * as ort from "onnxruntime-web";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadDigits } from "../../models/digits/dataset.js";
 import type { LicenseClaims } from "../../src/core/license-token.js";
-import type { Manifest } from "../../src/core/manifest.js";
+import { type Manifest, shardPath } from "../../src/core/manifest.js";
 import type { RuntimeLoadOptions } from "../../src/core/worker-protocol.js";
 import { unwrapSlotKeys } from "../../worker/slot-keys.js";
 import { tempDir } from "../fixtures.js";
@@ -120,6 +122,30 @@ describe("loading a traceable model", () => {
     }
     expect(outputs[0]).not.toEqual(outputs[1]);
   }, 120_000);
+
+  it("writes the variants over the slots only once every shard is in place, however late a shard arrives", async () => {
+    // A server that answers the common shards 400 ms late: the variants all arrive before them.
+    const late = new Set(manifest.files.flatMap((f) => f.shards.map((x) => `/digits/${shardPath(x)}`)));
+    const proxy = createServer(async (req, res) => {
+      const path = new URL(req.url ?? "/", "http://x").pathname;
+      if (late.has(path)) await new Promise((r) => setTimeout(r, 400));
+      const upstream = await fetch(`${served.files.url}${req.url}`);
+      res.writeHead(upstream.status, { etag: upstream.headers.get("etag") ?? "" });
+      res.end(Buffer.from(await upstream.arrayBuffer()));
+    });
+    await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", r));
+    try {
+      const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/digits/manifest.jws`;
+      const loaded = await loadRuntime(options({ manifestUrl: url }), token, new IDBFactory());
+      const bits = await codewordOf(loaded.runtime.licenseState().deviceJkt);
+      const original = new Uint8Array(await readFile(DIGITS));
+      const out = (await loaded.runtime.run(feeds())).probabilities?.data as Float32Array;
+      expect(out).toEqual(await plainRun(await assembleFor(pkgDir, manifest, secret, bits, original)));
+      await loaded.runtime.dispose();
+    } finally {
+      await new Promise((r) => proxy.close(r));
+    }
+  }, 60_000);
 
   it("refuses a tampered variant like any tampered shard", async () => {
     const tampered = join(root, "digits-tampered");
