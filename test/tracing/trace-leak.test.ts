@@ -299,6 +299,8 @@ describe(`traceable licenses (${SLOTS} slots on digits)`, () => {
     console.log(
       `false accusations: ${accusations} of ${trials} innocent traces (bound: epsilon 1e-3 per trace)`,
     );
-    expect(accusations).toBe(0);
+    // The bound allows 0.1 expected over these traces (the measured rate, at the code layer, is 0
+    // in 2,000: code-rates.test.ts); one would be a legitimate rare event, two would not.
+    expect(accusations).toBeLessThanOrEqual(1);
   }, 120_000);
 });
